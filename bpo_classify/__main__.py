@@ -1,0 +1,5 @@
+"""`python -m bpo_classify` runs the command line."""
+
+from .cli import main
+
+main()

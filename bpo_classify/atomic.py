@@ -1,0 +1,60 @@
+"""Atomic file output: write to a temporary file beside the target, then rename.
+
+A reader never sees a half-written file under the final name: if the block raises
+(or the process is interrupted), the temporary file is removed and the target is
+left as it was.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.csv"
+    >>> with atomic_output(target) as f:
+    ...     _ = f.write("a,b\\n")
+    >>> target.read_text()
+    'a,b\\n'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from .errors import OutputFileError
+
+
+@contextlib.contextmanager
+def atomic_output(
+    path: Path, *, binary: bool = False, encoding: str = "utf-8", newline: str | None = ""
+) -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path``; on success rename it to ``path``."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputFileError(f"output directory does not exist: {directory}; create it first")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputFileError(f"cannot write to {directory}: {exc.strerror}") from None
+    tmp = Path(tmp_name)
+    try:
+        if binary:
+            handle: IO[Any] = os.fdopen(fd, "wb")
+        else:
+            handle = os.fdopen(fd, "w", encoding=encoding, newline=newline)
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates files readable by the owner only; give the usual umask mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,214 @@
+"""The ``bpo-classify`` command line: parse options, call one library function, print.
+
+Exit codes, decided in one place (:class:`Cli`): 0 success, 1 a runtime problem
+(bad file, bad data, bad model), 2 a usage error, 130 interrupted.
+scikit-learn is imported only by the commands that train or evaluate, so that
+``predict``, ``label``, ``info``, ``--help`` and ``--version`` start quickly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+
+from . import __version__
+from .errors import BpoClassifyError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+MODEL_OPTION = click.option(
+    "--model", "model_path", type=click.Path(path_type=Path), default=None,
+    help="Model file to use (default: the model shipped with the package).",
+)
+THRESHOLD_OPTION = click.option(
+    "--threshold", type=click.FloatRange(0.0, 1.0), default=None,
+    help="Flag needs_review when the office probability is below this (default: the model's, 0.75 unless retrained).",
+)
+
+
+class Cli(click.Group):
+    """Turns library errors into one-line messages with exit code 1, and Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BpoClassifyError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted; no output was written.", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            # `bpo-classify ... | head -1`: the reader left; exit quietly without a traceback.
+            _silence_stdout()
+            ctx.exit(0)
+
+
+def _silence_stdout() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+@click.group(cls=Cli, context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="bpo-classify")
+def cli() -> None:
+    """Classify BPO task descriptions as front-office or back-office, with their business function.
+
+    \b
+    Example:
+        bpo-classify predict "process invoices" "answer live chat inquiries"
+    """
+
+
+def _load(model_path: Path | None):  # type: ignore[no-untyped-def]
+    from .model import load_model
+
+    return load_model(model_path)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--data", type=click.Path(path_type=Path), default=None, help="Labelled CSV/TSV (default: the bundled corpus).")
+@click.option("--text-column", default="text", show_default=True, help="Column holding the task text.")
+@click.option("--office-column", default="office", show_default=True, help="Column holding front-office/back-office.")
+@click.option("--function-column", default="function", show_default=True, help="Column holding the business function.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bpo-model.bpoc"), show_default=True, help="Where to write the model.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed for the folds (same data and seed, same model).")
+@click.option("--cv", type=click.IntRange(min=0), default=5, show_default=True, help="Cross-validation folds for the summary (0 skips it).")
+@click.option("--encoding", default="utf-8", show_default=True, help="Encoding of the data file.")
+def train(data: Path | None, text_column: str, office_column: str, function_column: str, out: Path, seed: int, cv: int, encoding: str) -> None:
+    """Train TF-IDF + logistic regression for office and function, and save the model.
+
+    Prints cross-validated accuracy and macro-F1 for both labels.
+
+    \b
+    Example:
+        bpo-classify train --out my-model.bpoc
+        bpo-classify train --data my_labels.csv --text-column duty --out my-model.bpoc
+    """
+    from .model import save_model
+    from .training import train as train_model
+
+    click.echo(f"training on {data or 'the bundled corpus'}" + (f" with {cv}-fold cross-validation" if cv else "") + " ...", err=True)
+    result = train_model(
+        data, text_column=text_column, office_column=office_column, function_column=function_column,
+        seed=seed, cv=cv, encoding=encoding,
+    )
+    save_model(result.model, out)
+    meta = result.model.metadata
+    click.echo(f"trained on {meta['training_data']['rows']} rows (sha256 {meta['training_data']['sha256'][:12]})")
+    if cv:
+        scores = result.metrics["cross_validation"]
+        click.echo(f"{cv}-fold cross-validation (seed {seed}):")
+        for label in ("office", "function"):
+            s = scores[label]
+            click.echo(f"  {label:<9} accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}")
+    click.echo(f"model written to {out}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("texts", nargs=-1, required=True)
+@MODEL_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@THRESHOLD_OPTION
+def predict(texts: Sequence[str], model_path: Path | None, fmt: str, threshold: float | None) -> None:
+    """Classify one or more task descriptions (`-` reads one per line from stdin).
+
+    \b
+    Example:
+        bpo-classify predict "process invoices" "answer live chat inquiries"
+        cat duties.txt | bpo-classify predict - --format csv
+    """
+    items: list[str] = []
+    for text in texts:
+        items += sys.stdin.read().splitlines() if text == "-" else [text]
+    predictions = _load(model_path).predict(items, threshold)
+    if fmt == "json":
+        click.echo(json.dumps([p.as_dict() for p in predictions], indent=2, ensure_ascii=False))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["text", "office", "office_confidence", "function", "function_confidence", "needs_review"])
+        for p in predictions:
+            writer.writerow([p.text, p.office or "", _num(p.office_confidence), p.function or "", _num(p.function_confidence), str(p.needs_review).lower()])
+    else:
+        rows = [["office", "p", "function", "p", "review", "text"]]
+        for p in predictions:
+            rows.append([p.office or "-", _num(p.office_confidence) or "-", p.function or "-", _num(p.function_confidence) or "-", "REVIEW" if p.needs_review else "", p.text])
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for r in rows:
+            click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("input", type=click.Path(path_type=str, allow_dash=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str, allow_dash=True), default="-", show_default=True, help="Output CSV (`-`: stdout). Written atomically.")
+@click.option("--text-column", default=None, help="Column holding the task text (default: the only plausible one).")
+@click.option("--prefix", default="", help="Prefix for the added column names, e.g. bpo_.")
+@THRESHOLD_OPTION
+@MODEL_OPTION
+@click.option("--encoding", default="utf-8", show_default=True, help="Encoding of the input file.")
+def label(input: str, output: str, text_column: str | None, prefix: str, threshold: float | None, model_path: Path | None, encoding: str) -> None:
+    """Label every row of a CSV of job duties, keeping all rows and columns.
+
+    Adds office, office_confidence, function, function_confidence and needs_review.
+    Prints a one-line summary to stderr.
+
+    \b
+    Example:
+        bpo-classify label duties.csv -o duties_labelled.csv --text-column duty
+        cat duties.csv | bpo-classify label - > labelled.csv
+    """
+    from .labeling import label_csv
+
+    summary = label_csv(
+        input, output, model=_load(model_path), text_column=text_column, prefix=prefix,
+        threshold=threshold, encoding=encoding,
+    )
+    where = "" if output == "-" else f" -> {output}"
+    click.echo(summary.line() + where, err=True)
+
+
+@cli.command(context_settings=CONTEXT)
+@MODEL_OPTION
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def info(model_path: Path | None, fmt: str) -> None:
+    """Show a model's metadata: versions, training data, labels, metrics.
+
+    \b
+    Example:
+        bpo-classify info
+        bpo-classify info --model my-model.bpoc --format json
+    """
+    model = _load(model_path)
+    meta = model.metadata
+    if fmt == "json":
+        click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
+        return
+    data = meta.get("training_data", {})
+    click.echo(f"model            {model_path or 'default (shipped with the package)'}")
+    click.echo(f"made by          bpo-classify {meta.get('package_version')}, scikit-learn {meta.get('sklearn_version')}")
+    click.echo(f"created          {meta.get('created_at')}")
+    click.echo(f"training data    {data.get('source')} ({data.get('rows')} rows, sha256 {data.get('sha256')})")
+    click.echo(f"seed             {meta.get('seed')}")
+    click.echo(f"offices          {', '.join(meta.get('offices', []))}")
+    click.echo(f"functions        {', '.join(meta.get('functions', []))}")
+    click.echo(f"review threshold {model.threshold}")
+    click.echo(f"features         {sum(len(b.vocabulary) for b in model.blocks)} terms (" + ", ".join(f"{b.analyzer} {b.ngram_range[0]}-{b.ngram_range[1]}-grams" for b in model.blocks) + ")")
+    cv = meta.get("metrics", {}).get("cross_validation")
+    if cv:
+        for label_name in ("office", "function"):
+            s = cv[label_name]
+            click.echo(f"cv {label_name:<13} accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f} ({cv['folds']}-fold)")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="bpo-classify")

@@ -1,0 +1,190 @@
+"""Labelled data: the bundled corpus and users' training or evaluation files, checked against the policy.
+
+Example:
+    >>> data = load_labelled()            # the bundled corpus
+    >>> len(data) > 2500, data.offices[0] in ("front-office", "back-office")
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .errors import CorpusError
+from .policy import FUNCTION_OFFICE, OFFICES
+from .tables import TableReader
+
+CORPUS_NAME = "bpo_tasks.csv"
+#: Values that mean "no function label" in evaluation files (e.g. where labellers disagreed).
+NO_FUNCTION = {"", "none", "n/a", "na"}
+
+
+def bundled_corpus_path() -> Path:
+    """The bundled corpus: ``datasets/bpo_tasks.csv``, copied into the package when it is built.
+
+    In a source checkout (or an editable install) the package holds no copy, so the
+    repository's ``datasets/`` file is used directly.
+    """
+    packaged = Path(str(resources.files("bpo_classify") / "data" / CORPUS_NAME))
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "datasets" / CORPUS_NAME
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case and collapse white space and punctuation: the key used to find duplicates."""
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()
+
+
+@dataclass
+class LabelledData:
+    """Texts with their office and (possibly missing) function labels, plus where they came from."""
+
+    texts: list[str]
+    offices: list[str]
+    functions: list[str | None]
+    rows: list[int] = field(default_factory=list)  # 1-based data-row numbers in the source file
+    source: str = ""
+    sha256: str = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class DataProblem:
+    """One problem found in labelled data, with the data rows it concerns."""
+
+    kind: str  # empty_text | unknown_office | unknown_function | contradiction | duplicate | conflict | too_few
+    message: str
+    rows: list[int]
+    fatal: bool = True
+
+    def __str__(self) -> str:
+        shown = ", ".join(map(str, self.rows[:10])) + (" ..." if len(self.rows) > 10 else "")
+        return f"{self.message}" + (f" (rows {shown})" if self.rows else "")
+
+
+def load_labelled(
+    path: str | Path | None = None,
+    *,
+    text_column: str = "text",
+    office_column: str = "office",
+    function_column: str | None = "function",
+    encoding: str = "utf-8",
+    require_functions: bool = True,
+) -> LabelledData:
+    """Read a labelled CSV/TSV. With no ``path``, the bundled corpus.
+
+    Raises :class:`CorpusError` for labels outside the policy, blank texts, an office
+    that contradicts its function, or a file with no rows; the message lists the rows.
+    """
+    path = bundled_corpus_path() if path is None else path
+    digest = hashlib.sha256()
+    texts, offices, functions, rows = [], [], [], []
+    with TableReader(path, encoding) as table:
+        ti = table.column(text_column, "--text-column")
+        oi = table.column(office_column, "--office-column")
+        fi = table.column(function_column, "--function-column") if function_column else None
+        for row in table:
+            digest.update(("\x1f".join(row) + "\x1e").encode("utf-8"))
+            if not any(cell.strip() for cell in row):
+                continue  # blank line
+            cell = lambda i: row[i].strip() if i is not None and i < len(row) else ""  # noqa: E731
+            texts.append(row[ti] if ti < len(row) else "")
+            offices.append(cell(oi))
+            fn = cell(fi)
+            functions.append(None if fn.lower() in NO_FUNCTION else fn)
+            rows.append(table.line)
+    data = LabelledData(texts, offices, functions, rows, str(path), digest.hexdigest())
+    problems = [p for p in check_labelled(data, require_functions=require_functions) if p.fatal]
+    if problems:
+        detail = "; ".join(str(p) for p in problems[:3])
+        more = f"; and {len(problems) - 3} more problems" if len(problems) > 3 else ""
+        raise CorpusError(f"{path}: {detail}{more}; run `bpo-classify check-data {path}` for the full list")
+    return data
+
+
+def check_labelled(data: LabelledData, *, require_functions: bool = True, min_per_class: int = 0) -> list[DataProblem]:
+    """Every problem in ``data``: fatal ones (bad labels, blank texts) and warnings (duplicates).
+
+    ``min_per_class`` > 0 also reports classes too small for that many CV folds.
+    """
+    problems: list[DataProblem] = []
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    bad_office: dict[str, list[int]] = defaultdict(list)
+    bad_function: dict[str, list[int]] = defaultdict(list)
+    contradictions: list[int] = []
+    for text, office, function, row in zip(data.texts, data.offices, data.functions, data.rows):
+        if not text.strip():
+            by_kind["empty_text"].append(row)
+        if office not in OFFICES:
+            bad_office[office].append(row)
+        if function is None:
+            if require_functions:
+                bad_function[""].append(row)
+        elif function not in FUNCTION_OFFICE:
+            bad_function[function].append(row)
+        elif office in OFFICES and FUNCTION_OFFICE[function] != office:
+            contradictions.append(row)
+    if not data.texts:
+        problems.append(DataProblem("empty", "no labelled rows; the file has a header but no data", []))
+    if by_kind["empty_text"]:
+        problems.append(DataProblem("empty_text", "empty text", by_kind["empty_text"]))
+    for value, rows in bad_office.items():
+        problems.append(
+            DataProblem("unknown_office", f"office {value!r} is not one of {', '.join(OFFICES)}", rows)
+        )
+    for value, rows in bad_function.items():
+        what = "missing function" if not value else f"function {value!r} is not one of the fifteen policy functions"
+        problems.append(DataProblem("unknown_function", what, rows))
+    if contradictions:
+        problems.append(
+            DataProblem("contradiction", "office contradicts the policy's office for the function", contradictions)
+        )
+    if data.texts and not problems:
+        counts = Counter(data.offices)
+        if len(counts) < 2:
+            problems.append(
+                DataProblem("one_class", f"only one office ({next(iter(counts))}); training needs both", [])
+            )
+    problems += _duplicates(data)
+    if min_per_class:
+        for label, n in sorted(Counter(f for f in data.functions if f).items()):
+            if n < min_per_class:
+                problems.append(
+                    DataProblem(
+                        "too_few",
+                        f"function {label!r} has {n} rows; cross-validation needs at least {min_per_class}",
+                        [r for r, f in zip(data.rows, data.functions) if f == label],
+                    )
+                )
+    return problems
+
+
+def _duplicates(data: LabelledData) -> list[DataProblem]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, text in enumerate(data.texts):
+        if text.strip():
+            groups[normalise_text(text)].append(i)
+    problems = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        labels = {(data.offices[i], data.functions[i]) for i in members}
+        rows = [data.rows[i] for i in members]
+        if len(labels) > 1:
+            shown = " vs ".join(f"{o}/{f}" for o, f in sorted(labels, key=str))
+            problems.append(
+                DataProblem("conflict", f"same text with conflicting labels ({shown}): {data.texts[members[0]]!r}", rows)
+            )
+        else:
+            problems.append(
+                DataProblem("duplicate", f"duplicate text: {data.texts[members[0]]!r}", rows, fatal=False)
+            )
+    return problems

@@ -1,0 +1,221 @@
+"""The trained classifier as plain arrays: load, save and predict without scikit-learn.
+
+A :class:`Model` holds the TF-IDF vocabularies and the logistic-regression weights
+for the office (with its calibration) and the function. Its predictions never
+contradict the policy: the function shown is the most likely function *of the
+office shown*.
+
+Example:
+    >>> from bpo_classify import load_model
+    >>> model = load_model()                       # the default model shipped with the package
+    >>> p = model.predict(["process invoices"])[0]
+    >>> p.office, p.function
+    ('back-office', 'finance_accounting')
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import ModelFileError
+from .features import TfidfBlock, linear_scores
+from .modelfile import read_model_file, write_model_file
+from .policy import BACK, FRONT, FUNCTION_OFFICE
+
+#: Used when a model file does not name its own review threshold.
+DEFAULT_THRESHOLD = 0.75
+DEFAULT_MODEL_NAME = "default_model.bpoc"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One answer: office and function with their probabilities, and whether a person should check it.
+
+    Empty or missing text gives ``None`` labels and ``needs_review=True``.
+    """
+
+    text: str
+    office: str | None
+    office_confidence: float | None
+    function: str | None
+    function_confidence: float | None
+    needs_review: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Column-wise predictions for a batch (what ``label_csv`` writes), cheaper than objects."""
+
+    office: list[str | None]
+    office_confidence: np.ndarray
+    function: list[str | None]
+    function_confidence: np.ndarray
+    needs_review: np.ndarray
+
+
+@dataclass
+class Model:
+    """A trained office + function classifier. Build one with ``train`` or ``load_model``."""
+
+    blocks: list[TfidfBlock]
+    office_coef: np.ndarray  # (1, n_features): positive pushes towards front-office
+    office_intercept: np.ndarray  # (1,)
+    calibration: tuple[float, float]  # Platt scaling (a, b): P(front) = sigmoid(a * score + b)
+    function_classes: tuple[str, ...]
+    function_coef: np.ndarray  # (n_functions, n_features)
+    function_intercept: np.ndarray  # (n_functions,)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def threshold(self) -> float:
+        """The default needs-review threshold on the office probability."""
+        return float(self.metadata.get("review_threshold", DEFAULT_THRESHOLD))
+
+    # -- probabilities -------------------------------------------------------------
+    def office_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Uncalibrated office decision values (log-odds of front-office)."""
+        return linear_scores(self.blocks, texts, self.office_coef, self.office_intercept)[:, 0]
+
+    def front_office_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probability that each text is front-office work."""
+        a, b = self.calibration
+        return _sigmoid(a * self.office_scores(texts) + b)
+
+    def function_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probability of each function (columns in ``function_classes`` order)."""
+        scores = linear_scores(self.blocks, texts, self.function_coef, self.function_intercept)
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        return scores
+
+    # -- labels ------------------------------------------------------------------
+    def predict_columns(self, texts: Sequence[str | None], threshold: float | None = None) -> Predictions:
+        """Predict a batch column-wise; missing or blank texts get empty labels and review."""
+        threshold = self.threshold if threshold is None else threshold
+        n = len(texts)
+        present = [i for i, t in enumerate(texts) if t is not None and t.strip()]
+        office: list[str | None] = [None] * n
+        function: list[str | None] = [None] * n
+        office_conf = np.full(n, np.nan)
+        function_conf = np.full(n, np.nan)
+        if present:
+            batch = [texts[i] for i in present]  # type: ignore[misc]
+            front = self.front_office_proba(batch)
+            fprob = self.function_proba(batch)
+            is_front = front >= 0.5
+            # Restrict the function to the office shown, then report the joint
+            # probability P(office) * P(function | office) so it never overstates.
+            in_front = np.array([FUNCTION_OFFICE[c] == FRONT for c in self.function_classes])
+            mask = np.where(is_front[:, None], in_front[None, :], ~in_front[None, :])
+            masked = np.where(mask, fprob, 0.0)
+            best = masked.argmax(axis=1)
+            share = masked[np.arange(len(batch)), best] / np.maximum(masked.sum(axis=1), 1e-300)
+            p_office = np.where(is_front, front, 1.0 - front)
+            idx = np.asarray(present)
+            office_conf[idx] = p_office
+            function_conf[idx] = p_office * share
+            for j, i in enumerate(present):
+                office[i] = FRONT if is_front[j] else BACK
+                function[i] = self.function_classes[best[j]]
+        review = ~(office_conf >= threshold)  # NaN (no text) compares False -> review
+        return Predictions(office, office_conf, function, function_conf, review)
+
+    def predict(self, texts: Sequence[str | None], threshold: float | None = None) -> list[Prediction]:
+        """One :class:`Prediction` per text, in order."""
+        cols = self.predict_columns(texts, threshold)
+        return [
+            Prediction(
+                text="" if texts[i] is None else str(texts[i]),
+                office=cols.office[i],
+                office_confidence=_opt(cols.office_confidence[i]),
+                function=cols.function[i],
+                function_confidence=_opt(cols.function_confidence[i]),
+                needs_review=bool(cols.needs_review[i]),
+            )
+            for i in range(len(texts))
+        ]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # Same formula as scipy.special.expit, without importing SciPy.
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _opt(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+# -- persistence ---------------------------------------------------------------------
+def default_model_path() -> Path:
+    """Where the model shipped inside the package lives."""
+    return Path(str(resources.files("bpo_classify") / "data" / DEFAULT_MODEL_NAME))
+
+
+def save_model(model: Model, path: Path | str) -> None:
+    """Write ``model`` to ``path`` atomically (see ``modelfile.py`` for the format)."""
+    arrays: dict[str, np.ndarray] = {
+        "office_coef": model.office_coef,
+        "office_intercept": model.office_intercept,
+        "function_coef": model.function_coef,
+        "function_intercept": model.function_intercept,
+    }
+    blocks = []
+    for i, block in enumerate(model.blocks):
+        terms = sorted(block.vocabulary, key=block.vocabulary.__getitem__)
+        # Terms never contain a newline (they are split on white space), so one
+        # joined UTF-8 buffer is a compact, pickle-free way to store them.
+        arrays[f"terms_{i}"] = np.frombuffer("\n".join(terms).encode("utf-8"), dtype=np.uint8)
+        arrays[f"idf_{i}"] = block.idf
+        blocks.append({"analyzer": block.analyzer, "ngram_range": list(block.ngram_range), "n_terms": len(terms)})
+    header = {
+        "blocks": blocks,
+        "calibration": list(model.calibration),
+        "function_classes": list(model.function_classes),
+        "metadata": model.metadata,
+    }
+    write_model_file(Path(path), header, arrays)
+
+
+def load_model(path: Path | str | None = None) -> Model:
+    """Load a model file; with no path, the default model shipped with the package."""
+    path = default_model_path() if path is None else Path(path)
+    header, arrays = read_model_file(path)
+    try:
+        blocks, offset = [], 0
+        for i, spec in enumerate(header["blocks"]):
+            raw = arrays[f"terms_{i}"].tobytes().decode("utf-8")
+            terms = raw.split("\n") if raw else []
+            if len(terms) != spec["n_terms"] or spec["analyzer"] not in ("word", "char_wb"):
+                raise ValueError("vocabulary does not match its header")
+            vocabulary = dict(zip(terms, range(len(terms))))
+            blocks.append(
+                TfidfBlock(spec["analyzer"], tuple(spec["ngram_range"]), vocabulary, arrays[f"idf_{i}"], offset)
+            )
+            offset += len(terms)
+        model = Model(
+            blocks=blocks,
+            office_coef=arrays["office_coef"],
+            office_intercept=arrays["office_intercept"],
+            calibration=(float(header["calibration"][0]), float(header["calibration"][1])),
+            function_classes=tuple(header["function_classes"]),
+            function_coef=arrays["function_coef"],
+            function_intercept=arrays["function_intercept"],
+            metadata=header.get("metadata", {}),
+        )
+        if model.office_coef.shape != (1, offset) or model.function_coef.shape != (len(model.function_classes), offset):
+            raise ValueError("weights do not match the vocabulary")
+        if not set(model.function_classes) <= set(FUNCTION_OFFICE):
+            raise ValueError("unknown function labels")
+    except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"model file is corrupt ({exc}): {path}") from None
+    return model

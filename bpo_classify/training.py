@@ -1,0 +1,234 @@
+"""Training: TF-IDF features + logistic regression for office and function, with calibration.
+
+This is the only module (with ``evaluation.py``) that imports scikit-learn. It
+fits scikit-learn estimators and converts them into the array-only
+:class:`~bpo_classify.model.Model` that prediction uses.
+
+Example:
+    >>> from bpo_classify import train
+    >>> result = train(seed=0, cv=0)        # bundled corpus, no cross-validation
+    >>> result.model.predict(["answer live chat inquiries"])[0].office
+    'front-office'
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import FeatureUnion
+
+from . import __version__
+from .corpus import LabelledData, load_labelled
+from .errors import CorpusError
+from .features import TOKEN_PATTERN, TfidfBlock
+from .model import DEFAULT_THRESHOLD, Model
+from .policy import FRONT
+
+#: Feature and regularisation settings of the shipped model; chosen by cross-validation
+#: on the corpus (see README, "How the default was chosen").
+DEFAULT_PARAMS: dict[str, Any] = {
+    "word_ngrams": (1, 2),
+    "char_ngrams": (2, 5),
+    "char_min_df": 2,
+    "office_C": 10.0,
+    "function_C": 10.0,
+}
+
+
+def build_features(params: dict[str, Any] | None = None) -> FeatureUnion:
+    """The TF-IDF feature union: word 1-2-grams and character 2-5-grams inside words.
+
+    Every option is one that ``features.py`` replays exactly without scikit-learn.
+    """
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    common = dict(lowercase=True, sublinear_tf=True, smooth_idf=True, norm="l2", dtype=np.float64)
+    return FeatureUnion(
+        [
+            ("word", TfidfVectorizer(analyzer="word", token_pattern=TOKEN_PATTERN, ngram_range=p["word_ngrams"], **common)),
+            ("char_wb", TfidfVectorizer(analyzer="char_wb", ngram_range=p["char_ngrams"], min_df=p["char_min_df"], **common)),
+        ]
+    )
+
+
+def build_classifier(C: float, seed: int) -> LogisticRegression:
+    """Logistic regression with a fixed ``random_state`` (lbfgs is deterministic anyway)."""
+    return LogisticRegression(C=C, max_iter=5000, random_state=seed)
+
+
+@dataclass
+class FittedPipeline:
+    """The scikit-learn objects behind a :class:`Model`: the reference the light path must match."""
+
+    features: FeatureUnion
+    office: LogisticRegression
+    function: LogisticRegression
+    calibration: tuple[float, float]
+
+    def front_office_proba(self, texts: Sequence[str]) -> np.ndarray:
+        a, b = self.calibration
+        scores = self.office.decision_function(self.features.transform(texts))
+        return 1.0 / (1.0 + np.exp(-(a * scores + b)))
+
+    def function_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.function.predict_proba(self.features.transform(texts))
+
+    def to_model(self, metadata: dict[str, Any]) -> Model:
+        blocks, offset = [], 0
+        for name, vec in self.features.transformer_list:
+            blocks.append(TfidfBlock(vec.analyzer, tuple(vec.ngram_range), dict(vec.vocabulary_), vec.idf_.copy(), offset))
+            offset += len(vec.vocabulary_)
+        return Model(
+            blocks=blocks,
+            office_coef=self.office.coef_.copy(),
+            office_intercept=self.office.intercept_.copy(),
+            calibration=self.calibration,
+            function_classes=tuple(str(c) for c in self.function.classes_),
+            function_coef=self.function.coef_.copy(),
+            function_intercept=self.function.intercept_.copy(),
+            metadata=metadata,
+        )
+
+
+def fit_pipeline(
+    texts: Sequence[str], offices: Sequence[str], functions: Sequence[str], *, seed: int = 0,
+    params: dict[str, Any] | None = None, calibration_folds: int = 5,
+) -> FittedPipeline:
+    """Fit features, both classifiers and the office calibration on the given rows only."""
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    y_front = np.array([o == FRONT for o in offices], dtype=int)
+    features = build_features(p)
+    X = features.fit_transform(texts)
+    office = build_classifier(p["office_C"], seed).fit(X, y_front)
+    function = build_classifier(p["function_C"], seed).fit(X, list(functions))
+    calibration = _fit_calibration(texts, y_front, seed, p, calibration_folds)
+    return FittedPipeline(features, office, function, calibration)
+
+
+def _fit_calibration(texts: Sequence[str], y: np.ndarray, seed: int, p: dict[str, Any], folds: int) -> tuple[float, float]:
+    """Platt scaling fitted on out-of-fold office scores, so it sees scores on unseen rows."""
+    folds = min(folds, int(np.bincount(y).min()))
+    if folds < 2:
+        return (1.0, 0.0)
+    scores = np.zeros(len(texts))
+    texts = np.asarray(texts, dtype=object)
+    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y):
+        feats = build_features(p)
+        clf = build_classifier(p["office_C"], seed).fit(feats.fit_transform(texts[tr]), y[tr])
+        scores[te] = clf.decision_function(feats.transform(texts[te]))
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, None], y)
+    return (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns: the model, its cross-validated metrics and the fitted scikit-learn objects."""
+
+    model: Model
+    metrics: dict[str, Any] = field(default_factory=dict)
+    pipeline: FittedPipeline | None = None
+
+
+def cross_validate(data: LabelledData, *, cv: int = 5, seed: int = 0, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Stratified K-fold scores: each fold's model is fitted without that fold's rows.
+
+    Returns accuracy and macro-F1 for office and function, and the out-of-fold
+    predictions (``oof``) for calibration and threshold analysis.
+    """
+    texts = np.asarray(data.texts, dtype=object)
+    functions = np.asarray(data.functions, dtype=object)
+    offices = np.asarray(data.offices, dtype=object)
+    front = np.zeros(len(texts))
+    fn_pred = np.empty(len(texts), dtype=object)
+    fn_proba = np.zeros((len(texts), 0))
+    splitter = StratifiedKFold(cv, shuffle=True, random_state=seed)
+    fold_of = np.zeros(len(texts), dtype=int)
+    for k, (tr, te) in enumerate(splitter.split(texts, functions)):
+        fitted = fit_pipeline(texts[tr], offices[tr], functions[tr], seed=seed, params=params)
+        model = fitted.to_model({})
+        cols = model.predict_columns(list(texts[te]), threshold=0.5)
+        front[te] = model.front_office_proba(list(texts[te]))
+        fn_pred[te] = cols.function
+        fold_of[te] = k
+    office_pred = np.where(front >= 0.5, FRONT, "back-office")
+    return {
+        "folds": cv,
+        "seed": seed,
+        "rows": len(texts),
+        "office": {
+            "accuracy": float(accuracy_score(offices, office_pred)),
+            "macro_f1": float(f1_score(offices, office_pred, average="macro")),
+        },
+        "function": {
+            "accuracy": float(accuracy_score(functions, fn_pred.astype(str))),
+            "macro_f1": float(f1_score(functions, fn_pred.astype(str), average="macro")),
+        },
+        "oof": {"front_proba": front, "function": fn_pred, "fold": fold_of},
+    }
+
+
+def train(
+    data: str | Path | LabelledData | None = None,
+    *,
+    text_column: str = "text",
+    office_column: str = "office",
+    function_column: str = "function",
+    seed: int = 0,
+    cv: int = 5,
+    params: dict[str, Any] | None = None,
+    encoding: str = "utf-8",
+) -> TrainResult:
+    """Train on a labelled CSV (default: the bundled corpus) and return the model and metrics.
+
+    With ``cv`` >= 2, also cross-validates and stores the scores in the model's metadata.
+    Raises :class:`CorpusError` when the data cannot train a model.
+    """
+    if not isinstance(data, LabelledData):
+        data = load_labelled(
+            data, text_column=text_column, office_column=office_column,
+            function_column=function_column, encoding=encoding,
+        )
+    smallest = min(np.unique(np.asarray(data.functions, dtype=str), return_counts=True)[1])
+    if cv and smallest < cv:
+        raise CorpusError(
+            f"a function has only {smallest} rows, too few for {cv}-fold cross-validation; "
+            "add rows or pass a smaller --cv (0 skips it)"
+        )
+    metrics: dict[str, Any] = {}
+    if cv:
+        scores = cross_validate(data, cv=cv, seed=seed, params=params)
+        metrics = {"cross_validation": {k: v for k, v in scores.items() if k != "oof"}}
+    fitted = fit_pipeline(data.texts, data.offices, data.functions, seed=seed, params=params)
+    metadata = _metadata(data, seed, {**DEFAULT_PARAMS, **(params or {})}, metrics)
+    return TrainResult(fitted.to_model(metadata), metrics, fitted)
+
+
+def _metadata(data: LabelledData, seed: int, params: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    import sklearn
+
+    # SOURCE_DATE_EPOCH makes `make model` byte-for-byte reproducible when set.
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    created = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    return {
+        "package_version": __version__,
+        "sklearn_version": sklearn.__version__,
+        "numpy_version": np.__version__,
+        "python_version": platform.python_version(),
+        "created_at": created.replace(microsecond=0).isoformat(),
+        "training_data": {"source": Path(data.source).name, "sha256": data.sha256, "rows": len(data)},
+        "offices": sorted(set(data.offices)),
+        "functions": sorted(set(f for f in data.functions if f)),
+        "seed": seed,
+        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+        "review_threshold": DEFAULT_THRESHOLD,
+        "metrics": metrics,
+    }
