@@ -209,6 +209,63 @@ def info(model_path: Path | None, fmt: str) -> None:
             click.echo(f"cv {label_name:<13} accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f} ({cv['folds']}-fold)")
 
 
+@cli.command(context_settings=CONTEXT)
+@MODEL_OPTION
+@click.option("--data", "data_paths", type=click.Path(path_type=Path), multiple=True, help="Labelled CSV/TSV to score the model on (repeatable). Without it: cross-validation on the corpus.")
+@click.option("--cv", type=click.IntRange(min=2), default=5, show_default=True, help="Folds for cross-validation.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@THRESHOLD_OPTION
+def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt: str, threshold: float | None) -> None:
+    """Score the model: cross-validation on the corpus, or the model on labelled files.
+
+    Cross-validation refits the model's settings on each fold and never scores a row
+    the fold's model saw. Files need text and office columns; a function column is
+    scored where present (empty or `none` rows are skipped for function).
+
+    \b
+    Example:
+        bpo-classify evaluate
+        bpo-classify evaluate --data ../shared/external/onet_dev.tsv --format json
+    """
+    from .evaluation import evaluate as run
+    from .reporting import format_report
+
+    if not data_paths:
+        click.echo(f"cross-validating ({cv} folds, refitting the model's settings on each) ...", err=True)
+    report = run(_load(model_path), data_paths, cv=cv, threshold=threshold)
+    click.echo(format_report(report, fmt), nl=False)
+
+
+@cli.command("check-data", context_settings=CONTEXT)
+@click.argument("data", type=click.Path(path_type=Path), required=False)
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--office-column", default="office", show_default=True)
+@click.option("--function-column", default="function", show_default=True)
+@click.option("--cv", type=click.IntRange(min=0), default=5, show_default=True, help="Report functions with fewer rows than this many folds.")
+@click.option("--encoding", default="utf-8", show_default=True)
+def check_data(data: Path | None, text_column: str, office_column: str, function_column: str, cv: int, encoding: str) -> None:
+    """Check labelled training data before training: labels, blanks, duplicates, conflicts, class sizes.
+
+    Exits 1 when there is a problem that would stop training; duplicates alone are warnings.
+
+    \b
+    Example:
+        bpo-classify check-data my_labels.csv --text-column duty
+    """
+    from .corpus import LabelledData, check_labelled, load_labelled_unchecked
+
+    loaded: LabelledData = load_labelled_unchecked(
+        data, text_column=text_column, office_column=office_column, function_column=function_column, encoding=encoding
+    )
+    problems = check_labelled(loaded, min_per_class=cv)
+    for problem in problems:
+        click.echo(f"{'error' if problem.fatal else 'warning'}: {problem}")
+    fatal = sum(p.fatal for p in problems)
+    click.echo(f"{len(loaded)} rows checked: {fatal} errors, {len(problems) - fatal} warnings", err=True)
+    if fatal:
+        raise click.exceptions.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="bpo-classify")

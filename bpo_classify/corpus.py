@@ -84,6 +84,30 @@ def load_labelled(
     Raises :class:`CorpusError` for labels outside the policy, blank texts, an office
     that contradicts its function, or a file with no rows; the message lists the rows.
     """
+    data = load_labelled_unchecked(
+        path, text_column=text_column, office_column=office_column, function_column=function_column, encoding=encoding
+    )
+    problems = [p for p in check_labelled(data, require_functions=require_functions) if p.fatal]
+    if not require_functions:
+        # Scoring files may pair an office with a function of the other office (labellers
+        # judged them separately); that blocks training but not evaluation.
+        problems = [p for p in problems if p.kind != "contradiction"]
+    if problems:
+        detail = "; ".join(str(p) for p in problems[:3])
+        more = f"; and {len(problems) - 3} more problems" if len(problems) > 3 else ""
+        raise CorpusError(f"{data.source}: {detail}{more}; run `bpo-classify check-data {data.source}` for the full list")
+    return data
+
+
+def load_labelled_unchecked(
+    path: str | Path | None = None,
+    *,
+    text_column: str = "text",
+    office_column: str = "office",
+    function_column: str | None = "function",
+    encoding: str = "utf-8",
+) -> LabelledData:
+    """Read a labelled file without judging its labels (``check_labelled`` does that)."""
     path = bundled_corpus_path() if path is None else path
     digest = hashlib.sha256()
     texts, offices, functions, rows = [], [], [], []
@@ -101,13 +125,7 @@ def load_labelled(
             fn = cell(fi)
             functions.append(None if fn.lower() in NO_FUNCTION else fn)
             rows.append(table.line)
-    data = LabelledData(texts, offices, functions, rows, str(path), digest.hexdigest())
-    problems = [p for p in check_labelled(data, require_functions=require_functions) if p.fatal]
-    if problems:
-        detail = "; ".join(str(p) for p in problems[:3])
-        more = f"; and {len(problems) - 3} more problems" if len(problems) > 3 else ""
-        raise CorpusError(f"{path}: {detail}{more}; run `bpo-classify check-data {path}` for the full list")
-    return data
+    return LabelledData(texts, offices, functions, rows, str(path), digest.hexdigest())
 
 
 def check_labelled(data: LabelledData, *, require_functions: bool = True, min_per_class: int = 0) -> list[DataProblem]:

@@ -76,14 +76,17 @@ class TableReader:
         self.path = str(path)
         self.encoding = encoding
         self._handle = open_text(path, encoding)
-        first = self._guard(self._handle.readline)
-        if not first.strip():
-            self._handle.close()
-            raise InputFileError(f"{self.path} is empty: expected a header row with column names")
-        self.delimiter = delimiter or detect_delimiter(first, self.path)
-        # Re-join the first line with the rest so quoted newlines in the header still parse.
-        self._reader = csv.reader(_chain(first, self._handle), delimiter=self.delimiter)
-        self.header: list[str] = self._guard(lambda: next(self._reader))
+        try:
+            first = self._guard(self._handle.readline)
+            if not first.strip():
+                raise InputFileError(f"{self.path} is empty: expected a header row with column names")
+            self.delimiter = delimiter or detect_delimiter(first, self.path)
+            # Re-join the first line with the rest so quoted newlines in the header still parse.
+            self._reader = csv.reader(_chain(first, self._handle), delimiter=self.delimiter)
+            self.header: list[str] = self._guard(lambda: next(self._reader))
+        except BaseException:
+            self.close()
+            raise
         self.line = 0
 
     def _guard(self, read):  # type: ignore[no-untyped-def]
@@ -116,7 +119,10 @@ class TableReader:
         )
 
     def close(self) -> None:
-        if self._handle is not sys.stdin:
+        # Closing a wrapper around stdin's buffer would close stdin itself; detach instead.
+        if str(self.path) == "-":
+            self._handle.detach()
+        else:
             self._handle.close()
 
     def __enter__(self) -> "TableReader":

@@ -54,8 +54,8 @@ def build_features(params: dict[str, Any] | None = None) -> FeatureUnion:
     common = dict(lowercase=True, sublinear_tf=True, smooth_idf=True, norm="l2", dtype=np.float64)
     return FeatureUnion(
         [
-            ("word", TfidfVectorizer(analyzer="word", token_pattern=TOKEN_PATTERN, ngram_range=p["word_ngrams"], **common)),
-            ("char_wb", TfidfVectorizer(analyzer="char_wb", ngram_range=p["char_ngrams"], min_df=p["char_min_df"], **common)),
+            ("word", TfidfVectorizer(analyzer="word", token_pattern=TOKEN_PATTERN, ngram_range=tuple(p["word_ngrams"]), **common)),
+            ("char_wb", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(p["char_ngrams"]), min_df=p["char_min_df"], **common)),
         ]
     )
 

@@ -1,0 +1,148 @@
+"""Scores that can be rerun: cross-validation on the corpus, or a model scored on labelled files.
+
+Every number in the README and the model card comes from :func:`evaluate`.
+The JSON it returns has a fixed schema (``SCHEMA``), pinned by a test, so it can be
+tracked over time.
+
+Example:
+    >>> from bpo_classify.evaluation import score
+    >>> r = score(["back-office", "front-office"], [0.1, 0.8], ["payroll", "sales"], ["payroll", "sales"])
+    >>> r["office"]["accuracy"], r["function"]["macro_f1"]
+    (1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .corpus import LabelledData, load_labelled
+from .model import Model
+from .policy import BACK, FRONT, FUNCTIONS, OFFICES
+
+SCHEMA = "bpo-classify/evaluation/1"
+#: Needs-review thresholds shown in the coverage/accuracy trade-off.
+THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+CALIBRATION_BINS = 10
+
+
+def _per_class(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    y_true, y_pred = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
+    per, f1s = {}, []
+    for label in labels:
+        tp = int(np.sum((y_pred == label) & (y_true == label)))
+        predicted, support = int(np.sum(y_pred == label)), int(np.sum(y_true == label))
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+        if support:
+            f1s.append(f1)
+    matrix = [[int(np.sum((y_true == a) & (y_pred == b))) for b in labels] for a in labels]
+    return {
+        "rows": len(y_true),
+        "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
+        # Macro-F1 over the classes present in the truth, as scikit-learn does with labels=present.
+        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "per_class": per,
+        "confusion": {"labels": list(labels), "matrix": matrix},
+    }
+
+
+def calibration(correct: np.ndarray, confidence: np.ndarray, bins: int = CALIBRATION_BINS) -> dict[str, Any]:
+    """Expected calibration error and the reliability table of the predicted office's confidence."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        sel = which == b
+        if not sel.any():
+            continue
+        acc, conf = float(correct[sel].mean()), float(confidence[sel].mean())
+        ece += sel.mean() * abs(acc - conf)
+        table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "rows": int(sel.sum()), "confidence": conf, "accuracy": acc})
+    return {"ece": float(ece), "bins": table}
+
+
+def threshold_tradeoff(correct: np.ndarray, confidence: np.ndarray, thresholds: Sequence[float] = THRESHOLDS) -> list[dict[str, float]]:
+    """For each threshold: share of rows flagged for review, and accuracy on the rows not flagged."""
+    out = []
+    for t in thresholds:
+        keep = confidence >= t
+        out.append({
+            "threshold": float(t),
+            "flagged": float(1 - keep.mean()) if len(keep) else 0.0,
+            "accuracy_unflagged": float(correct[keep].mean()) if keep.any() else None,
+        })
+    return out
+
+
+def score(
+    offices: Sequence[str], front_proba: Sequence[float], functions: Sequence[str | None],
+    predicted_functions: Sequence[str | None], threshold: float | None = None,
+) -> dict[str, Any]:
+    """All metrics from true labels and predictions (rows without a true function are skipped for function)."""
+    front_proba = np.asarray(front_proba, dtype=float)
+    predicted = np.where(front_proba >= 0.5, FRONT, BACK)
+    confidence = np.where(front_proba >= 0.5, front_proba, 1 - front_proba)
+    correct = predicted == np.asarray(offices, dtype=object)
+    office = _per_class(offices, predicted, OFFICES)
+    office["brier"] = float(np.mean((front_proba - (np.asarray(offices, dtype=object) == FRONT)) ** 2))
+    office["calibration"] = calibration(correct, confidence)
+    office["threshold_tradeoff"] = threshold_tradeoff(correct, confidence)
+    if threshold is not None:
+        keep = confidence >= threshold
+        office["at_threshold"] = {
+            "threshold": threshold, "flagged": float(1 - keep.mean()),
+            "accuracy_unflagged": float(correct[keep].mean()) if keep.any() else None,
+        }
+    pairs = [(t, p) for t, p in zip(functions, predicted_functions) if t]
+    present = sorted({t for t, _ in pairs}) or list(FUNCTIONS)
+    function = _per_class([t for t, _ in pairs], [p or "" for _, p in pairs], present)
+    return {"office": office, "function": function}
+
+
+def score_model(model: Model, data: LabelledData, threshold: float | None = None) -> dict[str, Any]:
+    """Score ``model`` on labelled ``data`` it was not trained on."""
+    threshold = model.threshold if threshold is None else threshold
+    cols = model.predict_columns(data.texts, threshold)
+    front = np.where(np.asarray(cols.office, dtype=object) == FRONT, cols.office_confidence, 1 - cols.office_confidence)
+    return score(data.offices, front, data.functions, cols.function, threshold)
+
+
+def cross_validated(data: LabelledData, *, cv: int = 5, seed: int = 0, params: dict[str, Any] | None = None, threshold: float | None = None) -> dict[str, Any]:
+    """Stratified K-fold: each row scored by a model fitted without it (see ``training.cross_validate``)."""
+    from .training import cross_validate
+
+    oof = cross_validate(data, cv=cv, seed=seed, params=params)["oof"]
+    return score(data.offices, oof["front_proba"], data.functions, list(oof["function"]), threshold)
+
+
+def evaluate(
+    model: Model, data_paths: Sequence[str | Path] = (), *, cv: int = 5, seed: int | None = None,
+    threshold: float | None = None, corpus: str | Path | None = None,
+) -> dict[str, Any]:
+    """The evaluation report: CV on the corpus when no ``data_paths``, else ``model`` scored on each file."""
+    threshold = model.threshold if threshold is None else threshold
+    meta = model.metadata
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "model": {
+            "package_version": meta.get("package_version"),
+            "created_at": meta.get("created_at"),
+            "training_data": meta.get("training_data"),
+            "review_threshold": threshold,
+        },
+        "evaluations": [],
+    }
+    if not data_paths:
+        data = load_labelled(corpus)
+        seed = meta.get("seed", 0) if seed is None else seed
+        result = cross_validated(data, cv=cv, seed=seed, params=meta.get("params"), threshold=threshold)
+        report["evaluations"].append({"name": f"{cv}-fold cross-validation", "source": Path(data.source).name, "kind": "cross_validation", **result})
+    for path in data_paths:
+        data = load_labelled(path, require_functions=False)
+        report["evaluations"].append({"name": Path(path).name, "source": str(path), "kind": "held_out", **score_model(model, data, threshold)})
+    return report

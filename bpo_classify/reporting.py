@@ -1,0 +1,66 @@
+"""Turning an evaluation report (see ``evaluation.py``) into text or Markdown for people.
+
+Example:
+    >>> from bpo_classify.evaluation import score
+    >>> r = {"evaluations": [{"name": "demo", **score(["back-office"], [0.2], ["payroll"], ["payroll"])}]}
+    >>> "office" in format_report(r, "text")
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _table(rows: list[list[str]], markdown: bool) -> list[str]:
+    if markdown:
+        head, *body = rows
+        return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in body]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))) for r in rows]
+
+
+def format_evaluation(ev: dict[str, Any], markdown: bool = False) -> list[str]:
+    """Lines describing one evaluation (one data set)."""
+    office, function = ev["office"], ev["function"]
+    h = "### " if markdown else "== "
+    lines = [f"{h}{ev['name']} ({office['rows']} rows; function scored on {function['rows']})", ""]
+    lines.append(
+        f"office:   accuracy {office['accuracy']:.3f}  macro-F1 {office['macro_f1']:.3f}  "
+        f"Brier {office['brier']:.3f}  ECE {office['calibration']['ece']:.3f}"
+    )
+    lines.append(f"function: accuracy {function['accuracy']:.3f}  macro-F1 {function['macro_f1']:.3f}")
+    lines.append("")
+    for name, block in (("office", office), ("function", function)):
+        rows = [[name, "precision", "recall", "F1", "support"]]
+        for label, s in block["per_class"].items():
+            rows.append([label, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"])])
+        lines += _table(rows, markdown) + [""]
+    labels = office["confusion"]["labels"]
+    rows = [["true \\ predicted", *labels]] + [[a, *map(str, r)] for a, r in zip(labels, office["confusion"]["matrix"])]
+    lines += ["office confusion matrix:", ""] + _table(rows, markdown) + [""]
+    rows = [["needs-review threshold", "flagged", "accuracy on the rest"]]
+    for t in office["threshold_tradeoff"]:
+        rows.append([f"{t['threshold']:.2f}", _pct(t["flagged"]), _pct(t["accuracy_unflagged"])])
+    lines += ["review threshold trade-off (office):", ""] + _table(rows, markdown) + [""]
+    rows = [["confidence bin", "rows", "mean confidence", "accuracy"]]
+    for b in office["calibration"]["bins"]:
+        rows.append([f"{b['low']:.1f}-{b['high']:.1f}", str(b["rows"]), f"{b['confidence']:.3f}", f"{b['accuracy']:.3f}"])
+    lines += ["reliability (office):", ""] + _table(rows, markdown) + [""]
+    return lines
+
+
+def format_report(report: dict[str, Any], fmt: str = "text") -> str:
+    """The whole report as ``text``, ``markdown`` or ``json``."""
+    if fmt == "json":
+        return json.dumps(report, indent=2, allow_nan=False) + "\n"
+    lines: list[str] = []
+    for ev in report["evaluations"]:
+        lines += format_evaluation(ev, markdown=fmt == "markdown")
+    return "\n".join(lines).rstrip() + "\n"
+

@@ -1,0 +1,77 @@
+"""Shared fixtures: the shipped model, a small seeded training run, a CLI runner."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bpo_classify.corpus import LabelledData, load_labelled
+from bpo_classify.model import Model, load_model
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTERNAL = ROOT.parent / "shared" / "external" / "onet_dev.tsv"
+
+
+@pytest.fixture(scope="session")
+def model() -> Model:
+    """The default model shipped inside the package."""
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> LabelledData:
+    return load_labelled()
+
+
+@pytest.fixture(scope="session")
+def small_corpus(corpus: LabelledData) -> LabelledData:
+    """A seeded, stratified 25-rows-per-function slice of the corpus: trains in a second or two."""
+    rng = random.Random(0)
+    picked: list[int] = []
+    for function in sorted(set(corpus.functions)):
+        idx = [i for i, f in enumerate(corpus.functions) if f == function]
+        picked += rng.sample(idx, 25)
+    picked.sort()
+    return LabelledData(
+        [corpus.texts[i] for i in picked], [corpus.offices[i] for i in picked],
+        [corpus.functions[i] for i in picked], [corpus.rows[i] for i in picked], "small", "",
+    )
+
+
+@pytest.fixture(scope="session")
+def small_csv(small_corpus: LabelledData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small corpus written as a CSV with non-default column names."""
+    path = tmp_path_factory.mktemp("data") / "labels.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["duty", "side", "tower"])
+        w.writerows(zip(small_corpus.texts, small_corpus.offices, small_corpus.functions))
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_training(small_corpus: LabelledData):
+    """A model trained on the small corpus, with its scikit-learn reference pipeline."""
+    from bpo_classify.training import train
+
+    return train(small_corpus, seed=0, cv=0)
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def write_csv(path: Path, rows: list[list[str]], delimiter: str = ",") -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f, delimiter=delimiter, lineterminator="\n").writerows(rows)
+    return path
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.reader(f))

@@ -1,0 +1,54 @@
+"""The bundled corpus: size, coverage, policy consistency and diversity promised in the datasheet."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from bpo_classify.corpus import bundled_corpus_path, check_labelled, normalise_text
+from bpo_classify.policy import FRONT, FUNCTION_OFFICE, FUNCTIONS
+
+
+def test_corpus_size_and_coverage(corpus):
+    """At least 2,500 distinct texts, 100 per function, 35% front-office."""
+    distinct = {normalise_text(t) for t in corpus.texts}
+    assert len(distinct) == len(corpus.texts) >= 2500
+    counts = Counter(corpus.functions)
+    assert set(counts) == set(FUNCTIONS)
+    assert min(counts.values()) >= 100, counts
+    assert Counter(corpus.offices)[FRONT] / len(corpus) >= 0.35
+
+
+def test_corpus_follows_the_policy_table(corpus):
+    """Every row's office is the office the policy gives its function; no blank, duplicate or conflicting row."""
+    assert all(FUNCTION_OFFICE[f] == o for f, o in zip(corpus.functions, corpus.offices))
+    assert check_labelled(corpus) == []
+
+
+def test_corpus_is_diverse_not_templated(corpus):
+    """Median nearest-neighbour cosine <= 0.35 and at most 2% of rows with a neighbour above 0.8."""
+    X = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(corpus.texts)
+    sims = (X @ X.T).toarray()
+    np.fill_diagonal(sims, 0.0)
+    nearest = sims.max(axis=1)
+    assert np.median(nearest) <= 0.35
+    assert np.mean(nearest > 0.8) <= 0.02
+
+
+def test_corpus_covers_registers(corpus):
+    """Short process names, long formal sentences and abbreviations all occur in quantity."""
+    lengths = np.array([len(t.split()) for t in corpus.texts])
+    assert np.mean(lengths <= 4) >= 0.08
+    assert np.mean(lengths >= 15) >= 0.15
+    lowered = [t.lower() for t in corpus.texts]
+    for abbreviation in ("ap", "ar", "kyc", "crm", "wfm"):
+        assert sum(abbreviation in normalise_text(t).split() for t in lowered) >= 3, abbreviation
+    assert sum(" such as " in t for t in lowered) >= 50
+
+
+def test_bundled_corpus_is_the_datasets_file():
+    """A source checkout trains on datasets/bpo_tasks.csv, the file the datasheet describes."""
+    assert bundled_corpus_path().name == "bpo_tasks.csv"
+    assert bundled_corpus_path().is_file()

@@ -1,0 +1,73 @@
+"""Evaluation report: schema pinned, numbers consistent with the predictions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bpo_classify.cli import cli
+from bpo_classify.evaluation import SCHEMA, calibration, score, threshold_tradeoff
+from conftest import EXTERNAL, write_csv
+
+
+def _keys(d):
+    return sorted(d)
+
+
+def test_json_schema_is_stable(runner, tmp_path):
+    """The JSON report keeps its documented keys (changing them is a schema version bump)."""
+    path = write_csv(tmp_path / "held.csv", [
+        ["text", "office", "function"],
+        ["process invoices", "back-office", "finance_accounting"],
+        ["answer live chat inquiries", "front-office", "customer_service"],
+        ["greet hotel guests", "front-office", "none"],
+    ])
+    result = runner.invoke(cli, ["evaluate", "--data", str(path), "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    assert report["schema"] == SCHEMA == "bpo-classify/evaluation/1"
+    assert _keys(report) == ["evaluations", "model", "schema"]
+    ev = report["evaluations"][0]
+    assert _keys(ev) == ["function", "kind", "name", "office", "source"]
+    assert _keys(ev["office"]) == ["accuracy", "at_threshold", "brier", "calibration", "confusion", "macro_f1", "per_class", "rows", "threshold_tradeoff"]
+    assert _keys(ev["function"]) == ["accuracy", "confusion", "macro_f1", "per_class", "rows"]
+    assert _keys(ev["office"]["per_class"]["back-office"]) == ["f1", "precision", "recall", "support"]
+    assert _keys(ev["office"]["threshold_tradeoff"][0]) == ["accuracy_unflagged", "flagged", "threshold"]
+    assert ev["office"]["rows"] == 3 and ev["function"]["rows"] == 2
+    assert ev["office"]["accuracy"] == 1.0
+
+
+def test_metrics_match_sklearn():
+    """Accuracy, macro-F1 and Brier agree with scikit-learn on a mixed example."""
+    from sklearn.metrics import accuracy_score, brier_score_loss, f1_score
+
+    rng = np.random.default_rng(0)
+    truth = rng.choice(["back-office", "front-office"], 200)
+    proba = np.clip((truth == "front-office") * 0.6 + rng.uniform(0, 0.5, 200), 0, 1)
+    r = score(list(truth), proba, ["payroll"] * 200, ["payroll"] * 200)
+    pred = np.where(proba >= 0.5, "front-office", "back-office")
+    assert r["office"]["accuracy"] == pytest.approx(accuracy_score(truth, pred))
+    assert r["office"]["macro_f1"] == pytest.approx(f1_score(truth, pred, average="macro"))
+    assert r["office"]["brier"] == pytest.approx(brier_score_loss(truth == "front-office", proba))
+
+
+def test_calibration_and_tradeoff_arithmetic():
+    """ECE of a perfectly calibrated bin is 0; the trade-off counts flagged rows correctly."""
+    correct = np.array([1, 1, 1, 0] * 25, dtype=bool)
+    conf = np.full(100, 0.75)
+    assert calibration(correct, conf)["ece"] == pytest.approx(0.0)
+    rows = threshold_tradeoff(correct, np.r_[np.full(50, 0.6), np.full(50, 0.9)], (0.5, 0.8))
+    assert rows[0]["flagged"] == 0.0 and rows[1]["flagged"] == 0.5
+
+
+@pytest.mark.skipif(not EXTERNAL.exists(), reason="external validation file not present")
+def test_external_file_scores(model):
+    """The external file (tab-separated, with 'none' functions) loads and is scored."""
+    from bpo_classify.evaluation import evaluate
+
+    report = evaluate(model, [EXTERNAL])
+    ev = report["evaluations"][0]
+    assert ev["office"]["rows"] == 615 and 0 < ev["function"]["rows"] < 615
+    assert ev["office"]["macro_f1"] > 0.5

@@ -1,0 +1,143 @@
+"""Batch labelling: golden files, every row and column kept, clear errors, atomic output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bpo_classify.cli import cli
+from bpo_classify.labeling import ADDED_COLUMNS, choose_text_column, label_csv
+from bpo_classify.errors import MissingColumnError
+from conftest import read_csv, write_csv
+
+GOLDEN = Path(__file__).parent / "golden"
+CASES = sorted(p for p in GOLDEN.iterdir() if p.is_dir())
+
+
+def _read(path: Path) -> list[list[str]]:
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.reader(f, delimiter="\t" if path.suffix == ".tsv" else ","))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_golden(case, runner, tmp_path):
+    """Labelling each golden input gives exactly the expected file (regenerate with tests/golden/regenerate.py)."""
+    source = next(case.glob("input.*"))
+    out = tmp_path / f"out{source.suffix}"
+    args = json.loads((case / "args.json").read_text(encoding="utf-8"))
+    result = runner.invoke(cli, ["label", str(source), "-o", str(out), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == (case / f"expected{source.suffix}").read_bytes()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_golden_keeps_every_row_and_column(case):
+    """Independently of the labels: same rows, same order, input columns unchanged, five columns added."""
+    source = next(case.glob("input.*"))
+    rows_in, rows_out = _read(source), _read(case / f"expected{source.suffix}")
+    assert len(rows_out) == len(rows_in)
+    width = len(rows_in[0])
+    assert [r[:width] for r in rows_out] == rows_in
+    prefix = "bpo_" if "--prefix" in (case / "args.json").read_text() else ""
+    assert rows_out[0][width:] == [prefix + c for c in ADDED_COLUMNS]
+
+
+def test_thousand_rows_with_blanks(tmp_path):
+    """1,000 rows in, 1,000 out; blank texts get empty labels and needs_review true."""
+    source = GOLDEN / "thousand_rows" / "input.csv"
+    out = tmp_path / "o.csv"
+    summary = label_csv(source, out, text_column="duty")
+    rows = read_csv(out)
+    assert summary.rows == 1000 and len(rows) == 1001
+    blanks = [r for r in rows[1:] if not r[2].strip()]
+    assert blanks and all(r[4:] == ["", "", "", "", "true"] for r in blanks)
+    assert summary.empty == len(blanks)
+    assert summary.front + summary.back + summary.empty == 1000
+
+
+def test_stdin_to_stdout(runner):
+    """`-` reads CSV from stdin and writes to stdout; the summary goes to stderr."""
+    result = runner.invoke(cli, ["label", "-"], input="duty\nprocess invoices\n", catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == "duty," + ",".join(ADDED_COLUMNS)
+    assert result.stdout.splitlines()[1].startswith("process invoices,back-office,")
+    assert "labelled 1 rows: 0 front-office, 1 back-office" in result.stderr
+
+
+def test_text_column_inference():
+    """One plausible column is picked; ambiguity is an error that lists the columns."""
+    assert choose_text_column(["id", "Job Duty", "dept"]) == 1
+    assert choose_text_column(["only"]) == 0
+    with pytest.raises(MissingColumnError, match="columns: id, duty, description; name one with --text-column"):
+        choose_text_column(["id", "duty", "description"])
+    with pytest.raises(MissingColumnError, match="no column is obviously the text"):
+        choose_text_column(["a", "b"])
+
+
+def test_existing_column_needs_prefix(runner, tmp_path):
+    """An added column already in the input is an error naming --prefix, and no output is written."""
+    source = write_csv(tmp_path / "in.csv", [["duty", "office"], ["process invoices", "x"]])
+    out = tmp_path / "out.csv"
+    result = runner.invoke(cli, ["label", str(source), "-o", str(out), "--text-column", "duty"])
+    assert result.exit_code == 1
+    assert "input already has column(s) office; choose another --prefix" in result.output
+    assert not out.exists()
+
+
+def test_missing_text_column_lists_columns(runner, tmp_path):
+    """A --text-column that is not there names the available ones."""
+    source = write_csv(tmp_path / "in.csv", [["a", "b"], ["1", "2"]])
+    result = runner.invoke(cli, ["label", str(source), "--text-column", "duty"])
+    assert result.exit_code == 1
+    assert "column 'duty' not found" in result.output and "available: a, b" in result.output
+
+
+def test_bad_input_leaves_no_output_and_input_untouched(runner, tmp_path):
+    """A decode error mid-file: exit 1, no output file (not even a temp file), input bytes unchanged."""
+    source = tmp_path / "in.csv"
+    data = ("duty\n" + "process invoices\n" * 20000).encode("utf-8") + b"caf\xe9\n"
+    source.write_bytes(data)
+    out = tmp_path / "out.csv"
+    result = runner.invoke(cli, ["label", str(source), "-o", str(out)])
+    assert result.exit_code == 1 and "not valid utf-8" in result.output and "--encoding" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+    assert source.read_bytes() == data
+    ok = runner.invoke(cli, ["label", str(source), "-o", str(out), "--encoding", "latin-1"], catch_exceptions=False)
+    assert ok.exit_code == 0 and len(read_csv(out)) == 20002
+
+
+def test_refuses_to_overwrite_input(runner, tmp_path):
+    """-o pointing at the input is refused; the input is unchanged."""
+    source = write_csv(tmp_path / "in.csv", [["duty"], ["process invoices"]])
+    before = source.read_bytes()
+    result = runner.invoke(cli, ["label", str(source), "-o", str(tmp_path / "." / "in.csv")])
+    assert result.exit_code == 1 and "refusing to overwrite the input" in result.output
+    assert source.read_bytes() == before
+
+
+def test_ragged_rows(runner, tmp_path):
+    """Short rows are padded and reported with their row numbers; long rows are an error naming the row."""
+    source = write_csv(tmp_path / "in.csv", [["id", "duty", "x"], ["1", "process invoices", "a"], ["2", "run payroll"]])
+    out = tmp_path / "o.csv"
+    result = runner.invoke(cli, ["label", str(source), "-o", str(out), "--text-column", "duty"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "1 short rows padded with empty fields (rows 2)" in result.output
+    assert read_csv(out)[2][:3] == ["2", "run payroll", ""]
+    bad = write_csv(tmp_path / "bad.csv", [["id", "duty"], ["1", "process invoices"], ["2", "x", "extra"]])
+    result = runner.invoke(cli, ["label", str(bad), "-o", str(out), "--text-column", "duty"])
+    assert result.exit_code == 1 and "data row 2 has 3 fields but the header has 2" in result.output
+
+
+def test_empty_file_and_missing_output_dir(runner, tmp_path):
+    """An empty input and an output directory that does not exist: one-line errors."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    result = runner.invoke(cli, ["label", str(empty)])
+    assert result.exit_code == 1 and "is empty" in result.output
+    source = write_csv(tmp_path / "in.csv", [["duty"], ["x"]])
+    result = runner.invoke(cli, ["label", str(source), "-o", str(tmp_path / "nope" / "o.csv")])
+    assert result.exit_code == 1 and "output directory does not exist" in result.output

@@ -1,0 +1,50 @@
+"""The NumPy prediction path equals the scikit-learn pipeline it was converted from."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bpo_classify.corpus import load_labelled
+from bpo_classify.features import char_wb_terms, word_terms
+from conftest import EXTERNAL, ROOT
+
+ODD = ["", "a", "  spaced   out  ", "ÜBER große Straße", "AP/AR recon", "x" * 300, "emoji 😊 text", "tab\tand\nnewline", "1099 forms"]
+
+
+def _texts(corpus):
+    texts = corpus.texts + ODD
+    if EXTERNAL.exists():
+        texts += load_labelled(EXTERNAL, require_functions=False).texts
+    return texts
+
+
+def test_probabilities_match_sklearn(small_training, corpus):
+    """Office and function probabilities agree with scikit-learn to 1e-9 on the corpus, odd strings and the external file."""
+    texts = _texts(corpus)
+    model, reference = small_training.model, small_training.pipeline
+    np.testing.assert_allclose(model.front_office_proba(texts), reference.front_office_proba(texts), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(model.function_proba(texts), reference.function_proba(texts), rtol=0, atol=1e-9)
+
+
+def test_analyzers_match_sklearn(small_training, corpus):
+    """Our word and char_wb analyzers produce exactly scikit-learn's terms, in order."""
+    word, char = (vec.build_analyzer() for _, vec in small_training.pipeline.features.transformer_list)
+    for text in corpus.texts[:300] + ODD:
+        assert word_terms(text, (1, 2)) == word(text)
+        assert char_wb_terms(text, (2, 5)) == char(text)
+
+
+def test_predict_does_not_import_sklearn():
+    """Loading the default model and predicting never imports scikit-learn (or SciPy, or pandas)."""
+    code = (
+        "import sys; from bpo_classify.cli import main; sys.argv=['bpo-classify','predict','process invoices'];\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "bad=[m for m in ('sklearn','scipy','pandas') if m in sys.modules]; print('LOADED', bad)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert "back-office" in done.stdout
+    assert "LOADED []" in done.stdout

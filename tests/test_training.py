@@ -1,0 +1,81 @@
+"""Training: reproducible, policy-consistent, and honest about what it cannot do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bpo_classify.corpus import LabelledData
+from bpo_classify.errors import CorpusError
+from bpo_classify.model import load_model, save_model
+from bpo_classify.training import cross_validate, train
+
+
+def test_same_data_and_seed_same_model(small_corpus, small_training, tmp_path, monkeypatch):
+    """Training twice with the same data and seed gives identical weights and predictions."""
+    again = train(small_corpus, seed=0, cv=0)
+    a, b = small_training.model, again.model
+    assert np.array_equal(a.office_coef, b.office_coef) and np.array_equal(a.function_coef, b.function_coef)
+    assert a.calibration == b.calibration
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    save_model(train(small_corpus, seed=0, cv=0).model, tmp_path / "1.bpoc")
+    save_model(train(small_corpus, seed=0, cv=0).model, tmp_path / "2.bpoc")
+    assert (tmp_path / "1.bpoc").read_bytes() == (tmp_path / "2.bpoc").read_bytes()
+
+
+def test_metadata_records_provenance(small_training):
+    """The model carries versions, the data hash, labels and creation time."""
+    meta = small_training.model.metadata
+    assert meta["training_data"]["rows"] == 375
+    assert meta["functions"] == sorted(set(meta["functions"])) and len(meta["functions"]) == 15
+    assert meta["offices"] == ["back-office", "front-office"]
+    for key in ("package_version", "sklearn_version", "created_at", "seed", "params"):
+        assert key in meta
+
+
+def test_cross_validation_never_scores_seen_rows(small_corpus, monkeypatch):
+    """Each fold's model is fitted on rows disjoint from the rows it scores, and every row is scored once."""
+    import bpo_classify.training as training
+
+    seen: list[tuple[set, set]] = []
+    real_fit = training.fit_pipeline
+
+    def spy(texts, offices, functions, **kwargs):
+        fitted = real_fit(texts, offices, functions, **kwargs)
+        original = fitted.to_model
+
+        def to_model(meta):
+            model = original(meta)
+            real_predict = model.predict_columns
+
+            def predict_columns(batch, threshold=None):
+                seen.append((set(texts), set(batch)))
+                return real_predict(batch, threshold)
+
+            model.predict_columns = predict_columns  # type: ignore[method-assign]
+            return model
+
+        fitted.to_model = to_model  # type: ignore[method-assign]
+        return fitted
+
+    monkeypatch.setattr(training, "fit_pipeline", spy)
+    result = cross_validate(small_corpus, cv=3, seed=0)
+    assert len(seen) == 3
+    for trained_on, scored in seen:
+        assert not trained_on & scored
+    assert set().union(*(s for _, s in seen)) == set(small_corpus.texts)
+    assert 0.5 < result["office"]["accuracy"] <= 1.0
+
+
+def test_too_few_rows_for_cv_is_explained(small_corpus):
+    """A function with fewer rows than folds gets an error naming --cv."""
+    tiny = LabelledData(small_corpus.texts[:40], small_corpus.offices[:40], small_corpus.functions[:40], list(range(1, 41)))
+    with pytest.raises(CorpusError, match="too few for 5-fold cross-validation"):
+        train(tiny, cv=5)
+
+
+def test_shipped_model_metadata_is_current():
+    """The shipped model was trained on the corpus in this checkout (make model was rerun after corpus edits)."""
+    from bpo_classify.corpus import load_labelled
+
+    assert load_model().metadata["training_data"]["sha256"] == load_labelled().sha256
