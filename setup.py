@@ -1,4 +1,4 @@
-"""Build hook: copy the bundled corpus from datasets/ into the package when building a wheel.
+"""Build hook: copy the bundled corpora from datasets/ into the package when building a wheel.
 
 The corpus lives once, in datasets/bpo_tasks.csv; an installed package needs its
 own copy so that `bpo-classify train` works without the repository.
@@ -14,10 +14,10 @@ from setuptools.command.build_py import build_py
 class BuildWithCorpus(build_py):
     def run(self) -> None:
         super().run()
-        source = Path(__file__).parent / "datasets" / "bpo_tasks.csv"
-        target = Path(self.build_lib) / "bpo_classify" / "data" / "bpo_tasks.csv"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        for name in ("bpo_tasks.csv", "ambiguous_tasks.csv"):
+            target = Path(self.build_lib) / "bpo_classify" / "data" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(__file__).parent / "datasets" / name, target)
 
 
 setup(cmdclass={"build_py": BuildWithCorpus})

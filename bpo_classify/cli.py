@@ -80,7 +80,8 @@ def _load(model_path: Path | None):  # type: ignore[no-untyped-def]
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed for the folds (same data and seed, same model).")
 @click.option("--cv", type=click.IntRange(min=0), default=5, show_default=True, help="Cross-validation folds for the summary (0 skips it).")
 @click.option("--encoding", default="utf-8", show_default=True, help="Encoding of the data file.")
-def train(data: Path | None, text_column: str, office_column: str, function_column: str, out: Path, seed: int, cv: int, encoding: str) -> None:
+@click.option("--ambiguous", type=click.Path(path_type=Path), default=None, help="CSV (column text) of tasks the policy calls mixed, trained as 50/50 office (default: the bundled set with the bundled corpus).")
+def train(data: Path | None, text_column: str, office_column: str, function_column: str, out: Path, seed: int, cv: int, encoding: str, ambiguous: Path | None) -> None:
     """Train TF-IDF + logistic regression for office and function, and save the model.
 
     Prints cross-validated accuracy and macro-F1 for both labels.
@@ -96,7 +97,7 @@ def train(data: Path | None, text_column: str, office_column: str, function_colu
     click.echo(f"training on {data or 'the bundled corpus'}" + (f" with {cv}-fold cross-validation" if cv else "") + " ...", err=True)
     result = train_model(
         data, text_column=text_column, office_column=office_column, function_column=function_column,
-        seed=seed, cv=cv, encoding=encoding,
+        seed=seed, cv=cv, encoding=encoding, ambiguous=ambiguous,
     )
     save_model(result.model, out)
     meta = result.model.metadata
@@ -179,18 +180,23 @@ def label(input: str, output: str, text_column: str | None, prefix: str, thresho
 @cli.command(context_settings=CONTEXT)
 @MODEL_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def info(model_path: Path | None, fmt: str) -> None:
+@click.option("--top-terms", type=click.IntRange(min=1), default=None, help="Also list the N strongest words/phrases for each office and function.")
+def info(model_path: Path | None, fmt: str, top_terms: int | None) -> None:
     """Show a model's metadata: versions, training data, labels, metrics.
 
     \b
     Example:
         bpo-classify info
         bpo-classify info --model my-model.bpoc --format json
+        bpo-classify info --top-terms 8
     """
+    from .explain import top_terms as strongest
+
     model = _load(model_path)
     meta = model.metadata
+    terms = strongest(model, top_terms) if top_terms else None
     if fmt == "json":
-        click.echo(json.dumps(meta, indent=2, ensure_ascii=False))
+        click.echo(json.dumps({**meta, **({"top_terms": terms} if terms else {})}, indent=2, ensure_ascii=False))
         return
     data = meta.get("training_data", {})
     click.echo(f"model            {model_path or 'default (shipped with the package)'}")
@@ -207,6 +213,11 @@ def info(model_path: Path | None, fmt: str) -> None:
         for label_name in ("office", "function"):
             s = cv[label_name]
             click.echo(f"cv {label_name:<13} accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f} ({cv['folds']}-fold)")
+    if terms:
+        for group in ("office", "function"):
+            click.echo(f"\nstrongest terms by {group} (coefficient):")
+            for label_name, pairs in terms[group].items():
+                click.echo(f"  {label_name:<20} " + ", ".join(f"{t} ({w:+.2f})" for t, w in pairs))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -214,8 +225,9 @@ def info(model_path: Path | None, fmt: str) -> None:
 @click.option("--data", "data_paths", type=click.Path(path_type=Path), multiple=True, help="Labelled CSV/TSV to score the model on (repeatable). Without it: cross-validation on the corpus.")
 @click.option("--cv", type=click.IntRange(min=2), default=5, show_default=True, help="Folds for cross-validation.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None, help="Also write PNG confusion matrices and a reliability diagram here (needs matplotlib).")
 @THRESHOLD_OPTION
-def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt: str, threshold: float | None) -> None:
+def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt: str, plots: Path | None, threshold: float | None) -> None:
     """Score the model: cross-validation on the corpus, or the model on labelled files.
 
     Cross-validation refits the model's settings on each fold and never scores a row
@@ -226,14 +238,24 @@ def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt
     Example:
         bpo-classify evaluate
         bpo-classify evaluate --data ../shared/external/onet_dev.tsv --format json
+        bpo-classify evaluate --data held_out.csv --plots plots/
     """
     from .evaluation import evaluate as run
     from .reporting import format_report
 
+    if plots is not None:
+        from .plots import _pyplot
+
+        _pyplot()  # fail before minutes of cross-validation, not after
     if not data_paths:
         click.echo(f"cross-validating ({cv} folds, refitting the model's settings on each) ...", err=True)
     report = run(_load(model_path), data_paths, cv=cv, threshold=threshold)
     click.echo(format_report(report, fmt), nl=False)
+    if plots is not None:
+        from .plots import write_plots
+
+        for path in write_plots(report, plots):
+            click.echo(f"wrote {path}", err=True)
 
 
 @cli.command("check-data", context_settings=CONTEXT)
@@ -264,6 +286,77 @@ def check_data(data: Path | None, text_column: str, office_column: str, function
     click.echo(f"{len(loaded)} rows checked: {fatal} errors, {len(problems) - fatal} warnings", err=True)
     if fatal:
         raise click.exceptions.Exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("text")
+@MODEL_OPTION
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many words/phrases to show.")
+@THRESHOLD_OPTION
+def explain(text: str, model_path: Path | None, fmt: str, top: int, threshold: float | None) -> None:
+    """Show which words and phrases pushed TEXT towards front- or back-office, and by how much.
+
+    Contributions are exact log-odds shares of the linear model (character n-grams are
+    summed into their word); they add up, with the intercept, to the office score.
+
+    \b
+    Example:
+        bpo-classify explain "call customers to confirm their new address"
+    """
+    from .explain import explain as run
+
+    e = run(_load(model_path), text, threshold)
+    if fmt == "json":
+        click.echo(json.dumps(e.as_dict(), indent=2, ensure_ascii=False))
+        return
+    if e.office is None:
+        click.echo("no text to explain (empty input): needs review")
+        return
+    click.echo(f"{e.office} ({e.office_confidence:.4f}), {e.function} ({e.function_confidence:.4f}); runner-up function: {e.runner_up_function} ({e.runner_up_confidence:.4f})")
+    click.echo("log-odds towards front-office (+) or back-office (-):")
+    for c in e.terms[:top]:
+        click.echo(f"  {c.contribution:+7.3f}  {c.term}" + (" (characters)" if c.kind == "characters" else ""))
+    rest = sum(c.contribution for c in e.terms[top:])
+    if len(e.terms) > top:
+        click.echo(f"  {rest:+7.3f}  ({len(e.terms) - top} more terms)")
+    click.echo(f"  {e.intercept:+7.3f}  (intercept)")
+    click.echo(f"  {sum(c.contribution for c in e.terms) + e.intercept:+7.3f}  total -> P(front-office) = {_front(e):.4f}")
+
+
+def _front(e) -> float:  # type: ignore[no-untyped-def]
+    return e.office_confidence if e.office == "front-office" else 1 - e.office_confidence
+
+
+@cli.command("model-card", context_settings=CONTEXT)
+@MODEL_OPTION
+@click.option("--data", "data_paths", type=click.Path(path_type=Path), multiple=True, help="Labelled held-out file(s) to report on as well (repeatable).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True), default="-", show_default=True, help="Where to write the Markdown card (`-`: stdout).")
+@click.option("--cv", type=click.IntRange(min=2), default=5, show_default=True)
+def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output: Path, cv: int) -> None:
+    """Generate the model card (Markdown): intended use, data, metrics, calibration, failure modes.
+
+    Runs cross-validation on the corpus (a few minutes) and scores each --data file.
+
+    \b
+    Example:
+        bpo-classify model-card --data ../shared/external/onet_dev.tsv -o models/MODEL_CARD.md
+    """
+    from .atomic import atomic_output
+    from .evaluation import evaluate as run
+    from .modelcard import cross_validation_failures, model_card
+
+    model = _load(model_path)
+    click.echo(f"cross-validating ({cv} folds) and scoring {len(data_paths)} file(s) ...", err=True)
+    oof: dict[str, Any] = {}
+    report = run(model, data_paths, cv=cv, with_cv=True, oof=oof)
+    text = model_card(model, report, cross_validation_failures(oof["data"], oof))
+    if str(output) == "-":
+        click.echo(text, nl=False)
+    else:
+        with atomic_output(output) as f:
+            f.write(text)
+        click.echo(f"model card written to {output}", err=True)
 
 
 def main() -> None:

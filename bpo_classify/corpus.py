@@ -20,20 +20,34 @@ from .policy import FUNCTION_OFFICE, OFFICES
 from .tables import TableReader
 
 CORPUS_NAME = "bpo_tasks.csv"
+AMBIGUOUS_NAME = "ambiguous_tasks.csv"
 #: Values that mean "no function label" in evaluation files (e.g. where labellers disagreed).
 NO_FUNCTION = {"", "none", "n/a", "na"}
 
 
-def bundled_corpus_path() -> Path:
-    """The bundled corpus: ``datasets/bpo_tasks.csv``, copied into the package when it is built.
+def bundled_path(name: str = CORPUS_NAME) -> Path:
+    """A bundled data set from ``datasets/``, copied into the package when it is built.
 
     In a source checkout (or an editable install) the package holds no copy, so the
     repository's ``datasets/`` file is used directly.
     """
-    packaged = Path(str(resources.files("bpo_classify") / "data" / CORPUS_NAME))
+    packaged = Path(str(resources.files("bpo_classify") / "data" / name))
     if packaged.is_file():
         return packaged
-    return Path(__file__).resolve().parent.parent / "datasets" / CORPUS_NAME
+    return Path(__file__).resolve().parent.parent / "datasets" / name
+
+
+def bundled_corpus_path() -> Path:
+    """The bundled labelled corpus, ``datasets/bpo_tasks.csv``."""
+    return bundled_path(CORPUS_NAME)
+
+
+def load_ambiguous(path: str | Path | None = None, encoding: str = "utf-8") -> list[str]:
+    """Texts the policy calls genuinely mixed (column ``text``); default: the bundled set."""
+    path = bundled_path(AMBIGUOUS_NAME) if path is None else path
+    with TableReader(path, encoding) as table:
+        i = table.column("text", "a 'text' column in the ambiguous-tasks file")
+        return [row[i] for row in table if i < len(row) and row[i].strip()]
 
 
 def normalise_text(text: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .corpus import LabelledData, load_labelled
+from .corpus import LabelledData, load_ambiguous, load_labelled
 from .model import Model
 from .policy import BACK, FRONT, FUNCTIONS, OFFICES
 
@@ -112,19 +112,30 @@ def score_model(model: Model, data: LabelledData, threshold: float | None = None
     return score(data.offices, front, data.functions, cols.function, threshold)
 
 
-def cross_validated(data: LabelledData, *, cv: int = 5, seed: int = 0, params: dict[str, Any] | None = None, threshold: float | None = None) -> dict[str, Any]:
-    """Stratified K-fold: each row scored by a model fitted without it (see ``training.cross_validate``)."""
+def cross_validated(
+    data: LabelledData, *, cv: int = 5, seed: int = 0, params: dict[str, Any] | None = None,
+    threshold: float | None = None, ambiguous: Sequence[str] = (),
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Stratified K-fold: each row scored by a model fitted without it (see ``training.cross_validate``).
+
+    Returns the scores and the out-of-fold predictions.
+    """
     from .training import cross_validate
 
-    oof = cross_validate(data, cv=cv, seed=seed, params=params)["oof"]
-    return score(data.offices, oof["front_proba"], data.functions, list(oof["function"]), threshold)
+    oof = cross_validate(data, cv=cv, seed=seed, params=params, ambiguous=ambiguous)["oof"]
+    result = score(data.offices, oof["front_proba"], data.functions, list(oof["function"]), threshold)
+    return result, oof
 
 
 def evaluate(
     model: Model, data_paths: Sequence[str | Path] = (), *, cv: int = 5, seed: int | None = None,
-    threshold: float | None = None, corpus: str | Path | None = None,
+    threshold: float | None = None, corpus: str | Path | None = None, with_cv: bool | None = None,
+    oof: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The evaluation report: CV on the corpus when no ``data_paths``, else ``model`` scored on each file."""
+    """The evaluation report: CV on the corpus when no ``data_paths`` (or ``with_cv``), and ``model`` scored on each file.
+
+    Pass a dict as ``oof`` to receive the cross-validation's data and out-of-fold predictions.
+    """
     threshold = model.threshold if threshold is None else threshold
     meta = model.metadata
     report: dict[str, Any] = {
@@ -137,10 +148,15 @@ def evaluate(
         },
         "evaluations": [],
     }
-    if not data_paths:
+    if with_cv or (with_cv is None and not data_paths):
         data = load_labelled(corpus)
         seed = meta.get("seed", 0) if seed is None else seed
-        result = cross_validated(data, cv=cv, seed=seed, params=meta.get("params"), threshold=threshold)
+        # Refit as the model was trained: with the bundled mixed-task set if it used one.
+        uses_mixed = corpus is None and (meta.get("training_data") or {}).get("ambiguous_rows")
+        mixed = load_ambiguous() if uses_mixed else []
+        result, predictions = cross_validated(data, cv=cv, seed=seed, params=meta.get("params"), threshold=threshold, ambiguous=mixed)
+        if oof is not None:
+            oof.update(predictions, data=data)
         report["evaluations"].append({"name": f"{cv}-fold cross-validation", "source": Path(data.source).name, "kind": "cross_validation", **result})
     for path in data_paths:
         data = load_labelled(path, require_functions=False)

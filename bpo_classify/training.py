@@ -28,7 +28,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 
 from . import __version__
-from .corpus import LabelledData, load_labelled
+from .corpus import LabelledData, load_ambiguous, load_labelled
 from .errors import CorpusError
 from .features import TOKEN_PATTERN, TfidfBlock
 from .model import DEFAULT_THRESHOLD, Model
@@ -42,6 +42,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "char_min_df": 2,
     "office_C": 10.0,
     "function_C": 10.0,
+    # The needs-review threshold is the lowest that reaches this accuracy on the
+    # unflagged out-of-fold rows (see choose_threshold).
+    "review_target_accuracy": 0.99,
 }
 
 
@@ -73,6 +76,8 @@ class FittedPipeline:
     office: LogisticRegression
     function: LogisticRegression
     calibration: tuple[float, float]
+    #: Calibrated out-of-fold P(front-office) of the training rows (None without calibration).
+    oof_front_proba: np.ndarray | None = None
 
     def front_office_proba(self, texts: Sequence[str]) -> np.ndarray:
         a, b = self.calibration
@@ -101,32 +106,71 @@ class FittedPipeline:
 
 def fit_pipeline(
     texts: Sequence[str], offices: Sequence[str], functions: Sequence[str], *, seed: int = 0,
-    params: dict[str, Any] | None = None, calibration_folds: int = 5,
+    params: dict[str, Any] | None = None, calibration_folds: int = 5, ambiguous: Sequence[str] = (),
 ) -> FittedPipeline:
-    """Fit features, both classifiers and the office calibration on the given rows only."""
+    """Fit features, both classifiers and the office calibration on the given rows only.
+
+    ``ambiguous`` texts (tasks the policy calls genuinely mixed) train the office
+    model as half front-office, half back-office, so that such wording scores near
+    0.5 instead of being labelled with confidence; they do not train the function.
+    """
     p = {**DEFAULT_PARAMS, **(params or {})}
     y_front = np.array([o == FRONT for o in offices], dtype=int)
     features = build_features(p)
-    X = features.fit_transform(texts)
-    office = build_classifier(p["office_C"], seed).fit(X, y_front)
-    function = build_classifier(p["function_C"], seed).fit(X, list(functions))
-    calibration = _fit_calibration(texts, y_front, seed, p, calibration_folds)
-    return FittedPipeline(features, office, function, calibration)
+    X = features.fit_transform(list(texts) + list(ambiguous))
+    office = _fit_office(X, y_front, len(ambiguous), p["office_C"], seed)
+    function = build_classifier(p["function_C"], seed).fit(X[: len(texts)], list(functions))
+    calibration, oof = _fit_calibration(texts, y_front, seed, p, calibration_folds, ambiguous)
+    fitted = FittedPipeline(features, office, function, calibration)
+    fitted.oof_front_proba = oof
+    return fitted
 
 
-def _fit_calibration(texts: Sequence[str], y: np.ndarray, seed: int, p: dict[str, Any], folds: int) -> tuple[float, float]:
+def _fit_office(X: Any, y_front: np.ndarray, n_ambiguous: int, C: float, seed: int) -> LogisticRegression:
+    """Office classifier; the last ``n_ambiguous`` rows of X enter once per label at weight 0.5."""
+    from scipy.sparse import vstack
+
+    n = len(y_front)
+    if not n_ambiguous:
+        return build_classifier(C, seed).fit(X, y_front)
+    mixed = X[n:]
+    X_all = vstack([X[:n], mixed, mixed]).tocsr()
+    y_all = np.r_[y_front, np.ones(n_ambiguous, dtype=int), np.zeros(n_ambiguous, dtype=int)]
+    weights = np.r_[np.ones(n), np.full(2 * n_ambiguous, 0.5)]
+    return build_classifier(C, seed).fit(X_all, y_all, sample_weight=weights)
+
+
+def _fit_calibration(
+    texts: Sequence[str], y: np.ndarray, seed: int, p: dict[str, Any], folds: int, ambiguous: Sequence[str] = ()
+) -> tuple[float, float]:
     """Platt scaling fitted on out-of-fold office scores, so it sees scores on unseen rows."""
-    folds = min(folds, int(np.bincount(y).min()))
+    folds = min(folds, int(np.bincount(y, minlength=2).min()))
     if folds < 2:
-        return (1.0, 0.0)
+        return (1.0, 0.0), None
     scores = np.zeros(len(texts))
     texts = np.asarray(texts, dtype=object)
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y):
         feats = build_features(p)
-        clf = build_classifier(p["office_C"], seed).fit(feats.fit_transform(texts[tr]), y[tr])
+        X = feats.fit_transform(list(texts[tr]) + list(ambiguous))
+        clf = _fit_office(X, y[tr], len(ambiguous), p["office_C"], seed)
         scores[te] = clf.decision_function(feats.transform(texts[te]))
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, None], y)
-    return (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    return (a, b), 1.0 / (1.0 + np.exp(-(a * scores + b)))
+
+
+def choose_threshold(front_proba: np.ndarray, y_front: np.ndarray, target: float) -> float:
+    """The lowest needs-review threshold whose unflagged rows reach ``target`` accuracy.
+
+    Computed on out-of-fold probabilities, i.e. on rows each model did not see.
+    """
+    confidence = np.maximum(front_proba, 1 - front_proba)
+    correct = (front_proba >= 0.5) == (y_front == 1)
+    for t in np.round(np.arange(0.50, 1.0, 0.01), 2):
+        keep = confidence >= t
+        if keep.any() and correct[keep].mean() >= target:
+            return float(t)
+    return 0.99
 
 
 @dataclass
@@ -138,7 +182,9 @@ class TrainResult:
     pipeline: FittedPipeline | None = None
 
 
-def cross_validate(data: LabelledData, *, cv: int = 5, seed: int = 0, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def cross_validate(
+    data: LabelledData, *, cv: int = 5, seed: int = 0, params: dict[str, Any] | None = None, ambiguous: Sequence[str] = ()
+) -> dict[str, Any]:
     """Stratified K-fold scores: each fold's model is fitted without that fold's rows.
 
     Returns accuracy and macro-F1 for office and function, and the out-of-fold
@@ -153,7 +199,7 @@ def cross_validate(data: LabelledData, *, cv: int = 5, seed: int = 0, params: di
     splitter = StratifiedKFold(cv, shuffle=True, random_state=seed)
     fold_of = np.zeros(len(texts), dtype=int)
     for k, (tr, te) in enumerate(splitter.split(texts, functions)):
-        fitted = fit_pipeline(texts[tr], offices[tr], functions[tr], seed=seed, params=params)
+        fitted = fit_pipeline(texts[tr], offices[tr], functions[tr], seed=seed, params=params, ambiguous=ambiguous)
         model = fitted.to_model({})
         cols = model.predict_columns(list(texts[te]), threshold=0.5)
         front[te] = model.front_office_proba(list(texts[te]))
@@ -186,33 +232,51 @@ def train(
     cv: int = 5,
     params: dict[str, Any] | None = None,
     encoding: str = "utf-8",
+    ambiguous: str | Path | Sequence[str] | None = None,
 ) -> TrainResult:
     """Train on a labelled CSV (default: the bundled corpus) and return the model and metrics.
 
-    With ``cv`` >= 2, also cross-validates and stores the scores in the model's metadata.
-    Raises :class:`CorpusError` when the data cannot train a model.
+    ``ambiguous``: texts the policy calls genuinely mixed (a CSV with a ``text`` column,
+    or a list); by default the bundled ``datasets/ambiguous_tasks.csv`` when training on
+    the bundled corpus, none otherwise. With ``cv`` >= 2, also cross-validates and
+    stores the scores in the model's metadata. Raises :class:`CorpusError` when the
+    data cannot train a model.
     """
+    bundled = data is None
     if not isinstance(data, LabelledData):
         data = load_labelled(
             data, text_column=text_column, office_column=office_column,
             function_column=function_column, encoding=encoding,
         )
+    if ambiguous is None:
+        mixed = load_ambiguous() if bundled else []
+    elif isinstance(ambiguous, (str, Path)):
+        mixed = load_ambiguous(ambiguous)
+    else:
+        mixed = list(ambiguous)
     smallest = min(np.unique(np.asarray(data.functions, dtype=str), return_counts=True)[1])
     if cv and smallest < cv:
         raise CorpusError(
             f"a function has only {smallest} rows, too few for {cv}-fold cross-validation; "
             "add rows or pass a smaller --cv (0 skips it)"
         )
+    p = {**DEFAULT_PARAMS, **(params or {})}
     metrics: dict[str, Any] = {}
     if cv:
-        scores = cross_validate(data, cv=cv, seed=seed, params=params)
+        scores = cross_validate(data, cv=cv, seed=seed, params=p, ambiguous=mixed)
         metrics = {"cross_validation": {k: v for k, v in scores.items() if k != "oof"}}
-    fitted = fit_pipeline(data.texts, data.offices, data.functions, seed=seed, params=params)
-    metadata = _metadata(data, seed, {**DEFAULT_PARAMS, **(params or {})}, metrics)
+    fitted = fit_pipeline(data.texts, data.offices, data.functions, seed=seed, params=p, ambiguous=mixed)
+    threshold = DEFAULT_THRESHOLD
+    if fitted.oof_front_proba is not None:
+        y = np.array([o == FRONT for o in data.offices], dtype=int)
+        threshold = choose_threshold(fitted.oof_front_proba, y, p["review_target_accuracy"])
+    metadata = _metadata(data, seed, p, metrics, threshold, mixed)
     return TrainResult(fitted.to_model(metadata), metrics, fitted)
 
 
-def _metadata(data: LabelledData, seed: int, params: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+def _metadata(
+    data: LabelledData, seed: int, params: dict[str, Any], metrics: dict[str, Any], threshold: float, ambiguous: Sequence[str]
+) -> dict[str, Any]:
     import sklearn
 
     # SOURCE_DATE_EPOCH makes `make model` byte-for-byte reproducible when set.
@@ -224,11 +288,11 @@ def _metadata(data: LabelledData, seed: int, params: dict[str, Any], metrics: di
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "created_at": created.replace(microsecond=0).isoformat(),
-        "training_data": {"source": Path(data.source).name, "sha256": data.sha256, "rows": len(data)},
+        "training_data": {"source": Path(data.source).name, "sha256": data.sha256, "rows": len(data), "ambiguous_rows": len(ambiguous)},
         "offices": sorted(set(data.offices)),
         "functions": sorted(set(f for f in data.functions if f)),
         "seed": seed,
         "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
-        "review_threshold": DEFAULT_THRESHOLD,
+        "review_threshold": threshold,
         "metrics": metrics,
     }

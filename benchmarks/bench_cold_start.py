@@ -1,0 +1,55 @@
+"""Cold start: `bpo-classify predict "process invoices"` as a whole process vs importing scikit-learn.
+
+Goal (issue: a model file that is safe to open, quick to load): predict takes at most
+0.35 times as long as `python -c "import sklearn.linear_model"`. Both are measured
+in the same run, alternating, as the median of several wall-clock runs.
+
+Run: `make bench` or `.venv/bin/python benchmarks/bench_cold_start.py [--runs N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+COMMANDS = {
+    "import sklearn.linear_model": [sys.executable, "-c", "import sklearn.linear_model"],
+    'bpo-classify predict "process invoices"': [str(BIN / "bpo-classify"), "predict", "process invoices"],
+    "bpo-classify --help": [str(BIN / "bpo-classify"), "--help"],
+    "bpo-classify --version": [str(BIN / "bpo-classify"), "--version"],
+}
+
+
+def wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    for cmd in COMMANDS.values():
+        wall(cmd)  # warm the OS page cache once, as a user's second run would be
+    for _ in range(args.runs):
+        for name, cmd in COMMANDS.items():  # alternate, so load on the machine hits all alike
+            times[name].append(wall(cmd))
+    base = statistics.median(times["import sklearn.linear_model"])
+    print(f"cold start, median of {args.runs} runs, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    for name, values in times.items():
+        med = statistics.median(values)
+        print(f"  {name:<42} {med * 1000:7.0f} ms   ratio to sklearn import {med / base:.2f}")
+    ratio = statistics.median(times['bpo-classify predict "process invoices"']) / base
+    print(f"cold-start ratio (predict / import sklearn.linear_model): {ratio:.2f} (goal <= 0.35) {'OK' if ratio <= 0.35 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

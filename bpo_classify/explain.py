@@ -1,0 +1,120 @@
+"""Why the model said what it said: exact per-term contributions of a linear model.
+
+For logistic regression the office log-odds is ``intercept + sum(weight_t * coef_t)``
+over the text's TF-IDF terms, so each term's share is exact, not an approximation.
+Character n-grams are summed into the word they come from, so the explanation
+reads in words and phrases; the contributions plus the intercept add up to the
+score, which calibration then maps to the probability shown.
+
+Example:
+    >>> from bpo_classify import load_model
+    >>> e = explain(load_model(), "answer live chat inquiries")
+    >>> e.office, e.terms[0].contribution > 0       # the strongest push is towards front-office
+    ('front-office', True)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .features import char_wb_terms
+from .model import Model
+from .policy import FRONT
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """A word or phrase and how far it moved the office log-odds (positive: towards front-office)."""
+
+    term: str
+    kind: str  # "word", "phrase" (word bigram) or "characters" (char n-grams of one word)
+    contribution: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The prediction with the terms behind it and the runner-up function."""
+
+    text: str
+    office: str | None
+    office_confidence: float | None
+    function: str | None
+    function_confidence: float | None
+    runner_up_function: str | None
+    runner_up_confidence: float | None
+    intercept: float
+    terms: list[Contribution]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def term_contributions(model: Model, text: str) -> tuple[list[Contribution], float]:
+    """Calibrated log-odds contributions of each word/phrase of ``text``, and the calibrated intercept."""
+    a, b = model.calibration
+    coef = model.office_coef[0]
+    by_term: dict[tuple[str, str], float] = defaultdict(float)
+    for block in model.blocks:
+        row, col, weight = block.sparse_rows([text])
+        if not len(col):
+            continue
+        local = {int(c) - block.offset: float(w * coef[c] * a) for c, w in zip(col, weight)}
+        if block.analyzer == "word":
+            names = {i: t for t, i in block.vocabulary.items() if i in local}
+            for i, value in local.items():
+                name = names[i]
+                by_term[(name, "phrase" if " " in name else "word")] += value
+        else:
+            # Share each character n-gram's contribution among the words it occurs in.
+            per_word = [(w, char_wb_terms(w, block.ngram_range)) for w in text.lower().split()]
+            totals: dict[str, int] = defaultdict(int)
+            for _, grams in per_word:
+                for g in grams:
+                    totals[g] += 1
+            for word, grams in per_word:
+                for g in grams:
+                    i = block.vocabulary.get(g)
+                    if i is not None and i in local:
+                        by_term[(word, "characters")] += local[i] / totals[g]
+    intercept = float(a * model.office_intercept[0] + b)
+    items = [Contribution(t, k, v) for (t, k), v in by_term.items()]
+    items.sort(key=lambda c: -abs(c.contribution))
+    return items, intercept
+
+
+def explain(model: Model, text: str, threshold: float | None = None) -> Explanation:
+    """Explain one prediction: office, function, runner-up function and the terms' contributions."""
+    prediction = model.predict([text], threshold)[0]
+    terms, intercept = term_contributions(model, text) if text.strip() else ([], 0.0)
+    runner, runner_p = None, None
+    if prediction.office is not None:
+        proba = model.function_proba([text])[0]
+        order = [i for i in np.argsort(-proba) if model.function_classes[i] != prediction.function]
+        runner, runner_p = model.function_classes[order[0]], float(proba[order[0]])
+    return Explanation(
+        text, prediction.office, prediction.office_confidence, prediction.function,
+        prediction.function_confidence, runner, runner_p, intercept, terms,
+    )
+
+
+def top_terms(model: Model, n: int = 10) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """The ``n`` strongest word/phrase terms for each office and each function (by coefficient)."""
+    names: dict[int, str] = {}
+    for block in model.blocks:
+        if block.analyzer == "word":
+            names.update({i + block.offset: t for t, i in block.vocabulary.items()})
+    cols = np.array(sorted(names))
+    out: dict[str, dict[str, list[tuple[str, float]]]] = {"office": {}, "function": {}}
+    office = model.office_coef[0, cols]
+    for label, sign in ((FRONT, 1.0), ("back-office", -1.0)):
+        best = np.argsort(-sign * office)[:n]
+        out["office"][label] = [(names[int(cols[i])], float(office[i])) for i in best]
+    for k, function in enumerate(model.function_classes):
+        weights = model.function_coef[k, cols]
+        best = np.argsort(-weights)[:n]
+        out["function"][function] = [(names[int(cols[i])], float(weights[i])) for i in best]
+    return out
