@@ -52,3 +52,16 @@ def test_bundled_corpus_is_the_datasets_file():
     """A source checkout trains on datasets/bpo_tasks.csv, the file the datasheet describes."""
     assert bundled_corpus_path().name == "bpo_tasks.csv"
     assert bundled_corpus_path().is_file()
+
+
+def test_datasheet_counts_match_the_corpus(corpus):
+    """The counts table in datasets/README.md is the corpus's real counts."""
+    import re
+
+    from conftest import ROOT
+
+    sheet = (ROOT / "datasets" / "README.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| (\w+) \| (?:front|back)-office \| (\d+) \|$", sheet, flags=re.M))
+    assert {k: int(v) for k, v in table.items()} == dict(Counter(corpus.functions))
+    total = re.search(r"^\| \*\*total\*\* \| \| \*\*(\d+)\*\* \|$", sheet, flags=re.M)
+    assert total and int(total.group(1)) == len(corpus)
