@@ -7,7 +7,7 @@ EXTERNAL ?= ../shared/external/onet_dev.tsv
 SOURCE_DATE_EPOCH ?= 1767225600
 export SOURCE_DATE_EPOCH
 
-.PHONY: install demo test model evaluate bench fuzz clean
+.PHONY: install demo test model evaluate card bench fuzz clean
 
 install: $(VENV)/.installed
 
@@ -23,11 +23,17 @@ demo: install  ## label the sample job-duties sheet with the shipped model
 test: install
 	$(BIN)/python -m pytest -q
 
+fuzz: install  ## property-based tests (tests/test_properties.py): 10,000 examples per predict property
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m fuzz --hypothesis-show-statistics
+
 model: install  ## rebuild the shipped default model from the corpus (deterministic)
 	$(BIN)/bpo-classify train --seed 0 --out bpo_classify/data/default_model.bpoc
 
-evaluate: install  ## cross-validated and external scores of the shipped model
-	$(BIN)/python -m bpo_classify evaluate $(if $(wildcard $(EXTERNAL)),--data $(EXTERNAL))
+evaluate: install  ## cross-validated scores, and the external file's when present
+	$(BIN)/bpo-classify evaluate --with-cv $(if $(wildcard $(EXTERNAL)),--data $(EXTERNAL))
+
+card: install  ## regenerate models/MODEL_CARD.md and its figures from a fresh evaluation
+	$(BIN)/bpo-classify model-card $(if $(wildcard $(EXTERNAL)),--data $(EXTERNAL)) --plots models/figures -o models/MODEL_CARD.md
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,7 +18,8 @@ from typing import Any, Sequence
 import click
 
 from . import __version__
-from .errors import BpoClassifyError
+from .errors import BpoClassifyError, InputFileError
+from .tables import write_table
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 MODEL_OPTION = click.option(
@@ -35,7 +37,11 @@ class Cli(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            # Flush here, so a write error on stdout (a full disk) is reported below
+            # instead of as a traceback when the interpreter exits.
+            sys.stdout.flush()
+            return result
         except BpoClassifyError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
@@ -45,13 +51,23 @@ class Cli(click.Group):
             # `bpo-classify ... | head -1`: the reader left; exit quietly without a traceback.
             _silence_stdout()
             ctx.exit(0)
+        except OSError as exc:
+            # The library turns its own I/O failures into BpoClassifyError; what is left
+            # is writing to stdout, e.g. `bpo-classify label big.csv > /dev/full`.
+            if exc.filename:
+                raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from None
+            _silence_stdout()
+            raise click.ClickException(f"cannot write to standard output: {exc.strerror or exc}") from None
 
 
 def _silence_stdout() -> None:
     import os
 
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (e.g. click's test runner): nothing buffered to drop
 
 
 @click.group(cls=Cli, context_settings=CONTEXT)
@@ -91,9 +107,25 @@ def train(data: Path | None, text_column: str, office_column: str, function_colu
         bpo-classify train --out my-model.bpoc
         bpo-classify train --data my_labels.csv --text-column duty --out my-model.bpoc
     """
+    from .corpus import check_labelled, load_labelled_unchecked
+    from .errors import CorpusError, OutputFileError
     from .model import save_model
     from .training import train as train_model
 
+    # Everything that would stop the run is found before training starts, not minutes later.
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise OutputFileError(f"output directory does not exist: {out.parent}; create it first")
+    loaded = load_labelled_unchecked(
+        data, text_column=text_column, office_column=office_column, function_column=function_column, encoding=encoding
+    )
+    problems = check_labelled(loaded, min_per_class=cv)
+    for problem in problems:
+        click.echo(_problem_line(problem), err=True)
+    fatal = sum(p.fatal for p in problems)
+    if fatal:
+        raise CorpusError(
+            f"the training data has {fatal} problem{'s' if fatal > 1 else ''} (listed above); nothing was trained"
+        )
     click.echo(f"training on {data or 'the bundled corpus'}" + (f" with {cv}-fold cross-validation" if cv else "") + " ...", err=True)
     result = train_model(
         data, text_column=text_column, office_column=office_column, function_column=function_column,
@@ -125,16 +157,21 @@ def predict(texts: Sequence[str], model_path: Path | None, fmt: str, threshold: 
         cat duties.txt | bpo-classify predict - --format csv
     """
     items: list[str] = []
-    for text in texts:
-        items += sys.stdin.read().splitlines() if text == "-" else [text]
+    for n, text in enumerate(texts, 1):
+        if text == "-":
+            items += _stdin_lines()
+        elif _is_utf8(text):
+            items.append(text)
+        else:
+            raise InputFileError(f"text {n} is not valid UTF-8 (undecodable bytes in the argument); pass UTF-8 text")
     predictions = _load(model_path).predict(items, threshold)
     if fmt == "json":
         click.echo(json.dumps([p.as_dict() for p in predictions], indent=2, ensure_ascii=False))
     elif fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["text", "office", "office_confidence", "function", "function_confidence", "needs_review"])
-        for p in predictions:
-            writer.writerow([p.text, p.office or "", _num(p.office_confidence), p.function or "", _num(p.function_confidence), str(p.needs_review).lower()])
+        write_table(
+            sys.stdout, ["text", "office", "office_confidence", "function", "function_confidence", "needs_review"],
+            ([p.text, p.office or "", _num(p.office_confidence), p.function or "", _num(p.function_confidence), str(p.needs_review).lower()] for p in predictions),
+        )
     else:
         rows = [["office", "p", "function", "p", "review", "text"]]
         for p in predictions:
@@ -144,19 +181,56 @@ def predict(texts: Sequence[str], model_path: Path | None, fmt: str, threshold: 
             click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
 
 
+def _stdin_lines() -> list[str]:
+    """Standard input as UTF-8, one text per line; a line ends at \\n, \\r\\n or \\r only."""
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputFileError(
+            f"standard input is not valid UTF-8 (byte {data[exc.start:exc.start + 1]!r} on line {line}); "
+            "convert it first, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+    lines = re.split(r"\r\n|\r|\n", text)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _is_utf8(text: str) -> bool:
+    # Bytes in argv that are not UTF-8 arrive as lone surrogates (PEP 383).
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _problem_line(problem: Any) -> str:
+    """One training-data problem as ``check-data`` and ``train`` print it, rows included."""
+    return f"{'error' if problem.fatal else 'warning'}: {problem}"
+
+
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("input", type=click.Path(path_type=str, allow_dash=True))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str, allow_dash=True), default="-", show_default=True, help="Output CSV (`-`: stdout). Written atomically.")
+@click.option("-o", "--output", type=click.Path(path_type=str, allow_dash=True), default="-", show_default=True, help="Output CSV (`-`: stdout), or Parquet if it ends in .parquet (needs pyarrow). Written atomically. With --engine dask: a new directory of part files.")
 @click.option("--text-column", default=None, help="Column holding the task text (default: the only plausible one).")
 @click.option("--prefix", default="", help="Prefix for the added column names, e.g. bpo_.")
 @THRESHOLD_OPTION
 @MODEL_OPTION
 @click.option("--encoding", default="utf-8", show_default=True, help="Encoding of the input file.")
-def label(input: str, output: str, text_column: str | None, prefix: str, threshold: float | None, model_path: Path | None, encoding: str) -> None:
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True, help="dask: label on a Dask cluster; INPUT may be a glob or any fsspec URL (needs `pip install 'bpo-classify[dask]'`).")
+@click.option("--scheduler", metavar="ADDRESS", default=None, help="With --engine dask: the scheduler of an existing cluster, e.g. tcp://10.0.0.5:8786 (default: start a local one).")
+@click.option("--format", "parts_format", type=click.Choice(["csv", "parquet"]), default=None, help="With --engine dask: format of the part files (default: parquet if -o ends in .parquet, else csv).")
+@click.option("--blocksize", metavar="SIZE", default=None, help="With --engine dask: split files into partitions of about SIZE, e.g. 64MB (only if no field holds a line break; default: one per file).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes for the local engine (default: one per CPU core). The output is the same for any number.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors are still shown). The bar only appears when stderr is a terminal.")
+def label(input: str, output: str, text_column: str | None, prefix: str, threshold: float | None, model_path: Path | None, encoding: str, engine: str, scheduler: str | None, parts_format: str | None, blocksize: str | None, jobs: int | None, quiet: bool) -> None:
     """Label every row of a CSV of job duties, keeping all rows and columns.
 
     Adds office, office_confidence, function, function_confidence and needs_review.
@@ -166,15 +240,61 @@ def label(input: str, output: str, text_column: str | None, prefix: str, thresho
     Example:
         bpo-classify label duties.csv -o duties_labelled.csv --text-column duty
         cat duties.csv | bpo-classify label - > labelled.csv
+        bpo-classify label export.csv.gz -o labelled.parquet --jobs 2
+        bpo-classify label 'data/part-*.csv' --engine dask -o labelled/
     """
     from .labeling import label_csv
 
-    summary = label_csv(
-        input, output, model=_load(model_path), text_column=text_column, prefix=prefix,
-        threshold=threshold, encoding=encoding,
-    )
+    if engine == "dask" and jobs is not None:
+        raise click.UsageError("--jobs applies to the local engine; with --engine dask the cluster's workers do the work")
+    if engine == "dask":
+        return _label_dask(input, output, text_column, prefix, threshold, model_path, encoding, scheduler, parts_format, blocksize, quiet)
+    for name, value in (("--scheduler", scheduler), ("--format", parts_format), ("--blocksize", blocksize)):
+        if value is not None:
+            raise click.UsageError(f"{name} only applies with --engine dask")
+    if output != "-" and Path(output).is_dir():
+        raise click.BadParameter(f"File {click.format_filename(output)!r} is a directory.", param_hint="'-o' / '--output'")
+    from .progress import ProgressBar
+
+    bar = None if quiet or not sys.stderr.isatty() else ProgressBar(sys.stderr)
+    try:
+        summary = label_csv(
+            input, output, model=_load(model_path), text_column=text_column, prefix=prefix,
+            threshold=threshold, encoding=encoding, jobs=jobs, progress=bar.update if bar else None,
+        )
+    finally:
+        if bar:
+            bar.close()
     where = "" if output == "-" else f" -> {output}"
-    click.echo(summary.line() + where, err=True)
+    if not quiet:
+        click.echo(summary.line() + where, err=True)
+
+
+def _label_dask(input: str, output: str, text_column: str | None, prefix: str, threshold: float | None, model_path: Path | None, encoding: str, scheduler: str | None, parts_format: str | None, blocksize: str | None, quiet: bool = False) -> None:
+    """`label --engine dask`: inputs and output checked first, then a cluster started or joined."""
+    from .dask_engine import cluster, plan_files, require_dask
+
+    if input == "-" or output == "-":
+        raise click.UsageError("--engine dask reads files and writes a directory of parts: name them, e.g. 'data/*.csv' -o out/")
+    require_dask()
+    if blocksize is not None:
+        from dask.utils import parse_bytes
+
+        try:
+            parse_bytes(blocksize)
+        except (ValueError, TypeError):
+            raise click.BadParameter(f"{blocksize!r} is not a size such as 64MB", param_hint="'--blocksize'") from None
+    job = plan_files(
+        input, output, model=model_path, text_column=text_column, prefix=prefix, threshold=threshold,
+        encoding=encoding, fmt=parts_format, blocksize=blocksize,
+    )
+    with cluster(scheduler) as client:
+        workers = len(client.scheduler_info().get("workers", {}))
+        if not quiet:
+            click.echo(f"labelling {job.partitions} partition(s) on {workers} Dask worker(s) at {client.scheduler.address} ...", err=True)
+        summary, parts = job.run()
+    if not quiet:
+        click.echo(f"{summary.line()} -> {output} ({parts} {job.fmt} part file{'' if parts == 1 else 's'})", err=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -226,8 +346,9 @@ def info(model_path: Path | None, fmt: str, top_terms: int | None) -> None:
 @click.option("--cv", type=click.IntRange(min=2), default=5, show_default=True, help="Folds for cross-validation.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None, help="Also write PNG confusion matrices and a reliability diagram here (needs matplotlib).")
+@click.option("--with-cv", is_flag=True, help="Cross-validate on the corpus as well when --data is given.")
 @THRESHOLD_OPTION
-def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt: str, plots: Path | None, threshold: float | None) -> None:
+def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt: str, plots: Path | None, with_cv: bool, threshold: float | None) -> None:
     """Score the model: cross-validation on the corpus, or the model on labelled files.
 
     Cross-validation refits the model's settings on each fold and never scores a row
@@ -239,6 +360,7 @@ def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt
         bpo-classify evaluate
         bpo-classify evaluate --data ../shared/external/onet_dev.tsv --format json
         bpo-classify evaluate --data held_out.csv --plots plots/
+        bpo-classify evaluate --with-cv --data ../shared/external/onet_dev.tsv
     """
     from .evaluation import evaluate as run
     from .reporting import format_report
@@ -247,9 +369,9 @@ def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt
         from .plots import _pyplot
 
         _pyplot()  # fail before minutes of cross-validation, not after
-    if not data_paths:
+    if with_cv or not data_paths:
         click.echo(f"cross-validating ({cv} folds, refitting the model's settings on each) ...", err=True)
-    report = run(_load(model_path), data_paths, cv=cv, threshold=threshold)
+    report = run(_load(model_path), data_paths, cv=cv, threshold=threshold, with_cv=with_cv or not data_paths)
     click.echo(format_report(report, fmt), nl=False)
     if plots is not None:
         from .plots import write_plots
@@ -281,7 +403,7 @@ def check_data(data: Path | None, text_column: str, office_column: str, function
     )
     problems = check_labelled(loaded, min_per_class=cv)
     for problem in problems:
-        click.echo(f"{'error' if problem.fatal else 'warning'}: {problem}")
+        click.echo(_problem_line(problem))
     fatal = sum(p.fatal for p in problems)
     click.echo(f"{len(loaded)} rows checked: {fatal} errors, {len(problems) - fatal} warnings", err=True)
     if fatal:
@@ -333,7 +455,8 @@ def _front(e) -> float:  # type: ignore[no-untyped-def]
 @click.option("--data", "data_paths", type=click.Path(path_type=Path), multiple=True, help="Labelled held-out file(s) to report on as well (repeatable).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True), default="-", show_default=True, help="Where to write the Markdown card (`-`: stdout).")
 @click.option("--cv", type=click.IntRange(min=2), default=5, show_default=True)
-def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output: Path, cv: int) -> None:
+@click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None, help="Also write the evaluation's PNG figures here (needs matplotlib).")
+def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output: Path, cv: int, plots: Path | None) -> None:
     """Generate the model card (Markdown): intended use, data, metrics, calibration, failure modes.
 
     Runs cross-validation on the corpus (a few minutes) and scores each --data file.
@@ -351,6 +474,11 @@ def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output
     oof: dict[str, Any] = {}
     report = run(model, data_paths, cv=cv, with_cv=True, oof=oof)
     text = model_card(model, report, cross_validation_failures(oof["data"], oof))
+    if plots is not None:
+        from .plots import write_plots
+
+        for path in write_plots(report, plots):
+            click.echo(f"wrote {path}", err=True)
     if str(output) == "-":
         click.echo(text, nl=False)
     else:
@@ -361,4 +489,12 @@ def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output
 
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    def terminated(signum: int, frame: object) -> None:
+        # Unwind like Ctrl-C, so atomic_output removes its temporary file.
+        click.echo("Terminated; no output was written.", err=True)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
     cli(prog_name="bpo-classify")
