@@ -35,5 +35,9 @@ evaluate: install  ## cross-validated scores, and the external file's when prese
 card: install  ## regenerate models/MODEL_CARD.md and its figures from a fresh evaluation
 	$(BIN)/bpo-classify model-card $(if $(wildcard $(EXTERNAL)),--data $(EXTERNAL)) --plots models/figures -o models/MODEL_CARD.md
 
+bench: install  ## speed and memory benchmarks: every benchmarks/bench_*.py (installs fasttext-wheel, a benchmark-only dependency)
+	$(BIN)/python -m pip install --quiet 'fasttext-wheel==0.9.2'
+	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -2,7 +2,10 @@
 
 A reader never sees a half-written file under the final name: if the block raises
 (or the process is interrupted), the temporary file is removed and the target is
-left as it was.
+left as it was. A target that exists but is not a regular file (``/dev/null``, a
+terminal or pipe behind ``/dev/stdout``, a named pipe) is written to directly: there
+is nothing to rename into place, and renaming over it would replace the device with a
+plain file. A symbolic link is followed: the file it points to is replaced, the link kept.
 
 Example:
     >>> import tempfile, pathlib
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -30,6 +34,15 @@ def atomic_output(
 ) -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path``; on success rename it to ``path``."""
     path = Path(path)
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        yield from _write_special(path, binary, encoding, newline)
+        return
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise OutputFileError(f"output directory does not exist: {directory}; create it first")
@@ -58,3 +71,15 @@ def atomic_output(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_special(path: Path, binary: bool, encoding: str, newline: str | None) -> Iterator[IO[Any]]:
+    try:
+        handle: IO[Any] = open(path, "wb") if binary else open(path, "w", encoding=encoding, newline=newline)
+    except OSError as exc:
+        raise OutputFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with handle:
+            yield handle
+    except OSError as exc:
+        raise OutputFileError(f"cannot write {path}: {exc.strerror or exc}") from None

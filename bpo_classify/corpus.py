@@ -80,7 +80,7 @@ class DataProblem:
     fatal: bool = True
 
     def __str__(self) -> str:
-        shown = ", ".join(map(str, self.rows[:10])) + (" ..." if len(self.rows) > 10 else "")
+        shown = ", ".join(map(str, self.rows[:10])) + (f" and {len(self.rows) - 10} more" if len(self.rows) > 10 else "")
         return f"{self.message}" + (f" (rows {shown})" if self.rows else "")
 
 
@@ -92,16 +92,19 @@ def load_labelled(
     function_column: str | None = "function",
     encoding: str = "utf-8",
     require_functions: bool = True,
+    min_per_class: int = 0,
 ) -> LabelledData:
     """Read a labelled CSV/TSV. With no ``path``, the bundled corpus.
 
     Raises :class:`CorpusError` for labels outside the policy, blank texts, an office
-    that contradicts its function, or a file with no rows; the message lists the rows.
+    that contradicts its function, duplicate texts with conflicting labels, a file with
+    no rows, or (``min_per_class`` > 0) a function with fewer rows than that; the message
+    lists the rows.
     """
     data = load_labelled_unchecked(
         path, text_column=text_column, office_column=office_column, function_column=function_column, encoding=encoding
     )
-    problems = [p for p in check_labelled(data, require_functions=require_functions) if p.fatal]
+    problems = [p for p in check_labelled(data, require_functions=require_functions, min_per_class=min_per_class) if p.fatal]
     if not require_functions:
         # Scoring files may pair an office with a function of the other office (labellers
         # judged them separately); that blocks training but not evaluation.

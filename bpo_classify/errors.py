@@ -35,3 +35,7 @@ class ModelFileError(BpoClassifyError):
 
 class OutputFileError(BpoClassifyError):
     """The output cannot be written where it was asked for."""
+
+
+class WorkerError(BpoClassifyError):
+    """A parallel labelling worker process stopped unexpectedly."""

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ModelFileError
-from .features import TfidfBlock, linear_scores
+from .features import LinearScorer, TfidfBlock
 from .modelfile import read_model_file, write_model_file
 from .policy import BACK, FRONT, FUNCTION_OFFICE
 
@@ -83,7 +83,8 @@ class Model:
     # -- probabilities -------------------------------------------------------------
     def office_scores(self, texts: Sequence[str]) -> np.ndarray:
         """Uncalibrated office decision values (log-odds of front-office)."""
-        return linear_scores(self.blocks, texts, self.office_coef, self.office_intercept)[:, 0]
+        _check_batch(texts)
+        return self._scores(texts)[:, 0]
 
     def front_office_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probability that each text is front-office work."""
@@ -92,26 +93,51 @@ class Model:
 
     def function_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability of each function (columns in ``function_classes`` order)."""
-        scores = linear_scores(self.blocks, texts, self.function_coef, self.function_intercept)
-        scores -= scores.max(axis=1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
-        return scores
+        _check_batch(texts)
+        return _softmax(self._scores(texts)[:, 1:])
+
+    def _scores(self, texts: Sequence[str]) -> np.ndarray:
+        """Office and function decision values side by side, ``(n, 1 + n_functions)``, from one pass.
+
+        The :class:`~bpo_classify.features.LinearScorer` is kept on the model: it
+        remembers the words it has analysed, so later batches are faster. A text's
+        scores do not depend on the batch it comes in.
+        """
+        scorer = self.__dict__.get("_scorer")
+        if scorer is None:
+            coef = np.vstack([self.office_coef, self.function_coef])
+            intercept = np.concatenate([self.office_intercept, self.function_intercept])
+            scorer = self.__dict__["_scorer"] = LinearScorer(self.blocks, coef, intercept)
+        return scorer.scores(texts)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled for parallel workers: each builds its own scorer and word table.
+        return {k: v for k, v in self.__dict__.items() if k != "_scorer"}
 
     # -- labels ------------------------------------------------------------------
     def predict_columns(self, texts: Sequence[str | None], threshold: float | None = None) -> Predictions:
-        """Predict a batch column-wise; missing or blank texts get empty labels and review."""
+        """Predict a batch column-wise; missing or blank texts get empty labels and review.
+
+        ``None`` and float NaN (a blank pandas cell) count as missing; any other
+        non-string item is a ``TypeError``. Any ``str`` is accepted, lone surrogates and
+        NUL included: characters the model has never seen simply add no features.
+        """
+        _check_batch(texts)
         threshold = self.threshold if threshold is None else threshold
         n = len(texts)
-        present = [i for i, t in enumerate(texts) if t is not None and t.strip()]
+        present = [i for i, t in enumerate(texts) if not _missing(t) and t.strip()]  # type: ignore[union-attr]
         office: list[str | None] = [None] * n
         function: list[str | None] = [None] * n
         office_conf = np.full(n, np.nan)
         function_conf = np.full(n, np.nan)
         if present:
             batch = [texts[i] for i in present]  # type: ignore[misc]
-            front = self.front_office_proba(batch)
-            fprob = self.function_proba(batch)
+            # Score each distinct text once (exports repeat lines a lot), then spread back.
+            unique = list(dict.fromkeys(batch))
+            scores = self._scores(unique)
+            a, b = self.calibration
+            front = _sigmoid(a * scores[:, 0] + b)
+            fprob = _softmax(scores[:, 1:])
             is_front = front >= 0.5
             # Restrict the function to the office shown, then report the joint
             # probability P(office) * P(function | office) so it never overstates.
@@ -119,14 +145,19 @@ class Model:
             mask = np.where(is_front[:, None], in_front[None, :], ~in_front[None, :])
             masked = np.where(mask, fprob, 0.0)
             best = masked.argmax(axis=1)
-            share = masked[np.arange(len(batch)), best] / np.maximum(masked.sum(axis=1), 1e-300)
+            share = masked[np.arange(len(unique)), best] / np.maximum(masked.sum(axis=1), 1e-300)
             p_office = np.where(is_front, front, 1.0 - front)
+            if len(unique) < len(batch):
+                where = {t: k for k, t in enumerate(unique)}
+                back = np.fromiter(map(where.__getitem__, batch), dtype=np.intp, count=len(batch))
+                is_front, best, share, p_office = is_front[back], best[back], share[back], p_office[back]
             idx = np.asarray(present)
             office_conf[idx] = p_office
             function_conf[idx] = p_office * share
-            for j, i in enumerate(present):
-                office[i] = FRONT if is_front[j] else BACK
-                function[i] = self.function_classes[best[j]]
+            names = self.function_classes
+            for i, front_j, best_j in zip(present, is_front.tolist(), best.tolist()):
+                office[i] = FRONT if front_j else BACK
+                function[i] = names[best_j]
         review = ~(office_conf >= threshold)  # NaN (no text) compares False -> review
         return Predictions(office, office_conf, function, function_conf, review)
 
@@ -135,7 +166,7 @@ class Model:
         cols = self.predict_columns(texts, threshold)
         return [
             Prediction(
-                text="" if texts[i] is None else str(texts[i]),
+                text="" if _missing(texts[i]) else str(texts[i]),
                 office=cols.office[i],
                 office_confidence=_opt(cols.office_confidence[i]),
                 function=cols.function[i],
@@ -144,6 +175,26 @@ class Model:
             )
             for i in range(len(texts))
         ]
+
+
+def _missing(text: object) -> bool:
+    return text is None or (isinstance(text, float) and math.isnan(text))
+
+
+def _check_batch(texts: object) -> None:
+    # A bare string is a sequence of characters: predicting it would answer once per character.
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"texts must be a sequence of strings, not a single {type(texts).__name__}; wrap it in a list")
+    for i, text in enumerate(texts):  # type: ignore[attr-defined]
+        if not isinstance(text, str) and not _missing(text):
+            raise TypeError(f"texts[{i}] has type {type(text).__name__}, not str (None or NaN mean no text)")
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=1, keepdims=True)
+    return scores
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

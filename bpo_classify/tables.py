@@ -16,24 +16,33 @@ import codecs
 import csv
 import gzip
 import io
+import os
 import sys
+import zlib
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator, Sequence
 
 from .errors import InputFileError, MissingColumnError
 
 # Job duties can be long paragraphs; lift the csv module's 128 KiB field limit.
 csv.field_size_limit(2**31 - 1)
+#: Longest physical line read (in characters). A file with no line break for this long
+#: (a binary file, a sparse file of zero bytes) is rejected instead of being loaded whole.
+MAX_LINE_CHARS = 64 * 2**20
 
 _CANDIDATES = ",\t;|"
 
 
 def detect_delimiter(header_line: str, path: str = "") -> str:
-    """Pick the delimiter from a file name (``.tsv``) or the header line's most common candidate."""
+    """Pick the delimiter from a file name (``.tsv``) or the header line's most common candidate.
+
+    A ``.tsv`` whose header has no tab but another candidate (a CSV saved under the
+    wrong name) is read with the delimiter its header uses.
+    """
     name = path.lower().removesuffix(".gz")
-    if name.endswith(".tsv") or name.endswith(".tab"):
-        return "\t"
     counts = {d: header_line.count(d) for d in _CANDIDATES}
+    if (name.endswith(".tsv") or name.endswith(".tab")) and (counts["\t"] or not any(counts.values())):
+        return "\t"
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
@@ -74,32 +83,79 @@ class TableReader:
 
     def __init__(self, path: str | Path, encoding: str = "utf-8", delimiter: str | None = None):
         self.path = str(path)
+        #: How messages name the input.
+        self.name = "standard input" if self.path == "-" else self.path
         self.encoding = encoding
         self._handle = open_text(path, encoding)
         try:
-            first = self._guard(self._handle.readline)
+            first = self._guard(self._readline)
             if not first.strip():
-                raise InputFileError(f"{self.path} is empty: expected a header row with column names")
+                raise InputFileError(f"{self.name} is empty: expected a header row with column names")
+            if "\x00" in first:
+                raise InputFileError(f"{self.name}: the header holds NUL bytes; is it a CSV text file?")
             self.delimiter = delimiter or detect_delimiter(first, self.path)
             # Re-join the first line with the rest so quoted newlines in the header still parse.
-            self._reader = csv.reader(_chain(first, self._handle), delimiter=self.delimiter)
+            # strict: a quote left open at the end of the file is an error, not a field that
+            # silently swallows every row after it.
+            self._reader = csv.reader(self._lines(first), delimiter=self.delimiter, strict=True)
             self.header: list[str] = self._guard(lambda: next(self._reader))
         except BaseException:
             self.close()
             raise
         self.line = 0
 
+    def progress(self) -> tuple[int, int | None]:
+        """Bytes read so far and the file's size (``None`` when unknown, e.g. standard input).
+
+        For a ``.gz`` file both count compressed bytes. Meant for progress bars: the
+        position runs ahead of the rows returned by up to one read buffer.
+        """
+        buffer = getattr(self._handle, "buffer", None)
+        raw = getattr(buffer, "fileobj", buffer)  # a GzipFile reads from .fileobj
+        try:
+            return raw.tell(), os.fstat(raw.fileno()).st_size if self.path != "-" else None  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            return 0, None
+
+    def _readline(self) -> str:
+        # Bounded, so a file without line breaks is never read into memory whole.
+        line = self._handle.readline(MAX_LINE_CHARS)
+        if len(line) == MAX_LINE_CHARS and line[-1] not in "\r\n":
+            where = f"data row {self.line + 1}" if hasattr(self, "line") else "the header"
+            raise InputFileError(
+                f"{self.name}: {where} runs over {MAX_LINE_CHARS // 2**20} Mi characters without a line break; "
+                "is it a CSV text file?"
+            )
+        return line
+
+    def _lines(self, first: str) -> Iterator[str]:
+        yield first
+        while line := self._readline():
+            yield line
+
     def _guard(self, read):  # type: ignore[no-untyped-def]
         try:
             return read()
         except UnicodeDecodeError as exc:
             where = f" after data row {self.line}" if hasattr(self, "line") else ""
+            if not where and exc.start == 0 and exc.object[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                hint = "it starts with a UTF-16 byte-order mark: try --encoding utf-16"
+            else:
+                hint = "try --encoding latin-1 or cp1252"
             raise InputFileError(
-                f"{self.path} is not valid {self.encoding}{where} (byte {exc.object[exc.start:exc.start + 1]!r}); "
-                "try --encoding latin-1 or cp1252"
+                f"{self.name} is not valid {self.encoding}{where} (byte {exc.object[exc.start:exc.start + 1]!r}); {hint}"
             ) from None
         except csv.Error as exc:
-            raise InputFileError(f"{self.path}: malformed CSV near data row {getattr(self, 'line', 0) + 1}: {exc}") from None
+            where = f"data row {getattr(self, 'line', 0) + 1}" if hasattr(self, "line") else "the header"
+            if "unexpected end of data" in str(exc):
+                raise InputFileError(
+                    f"{self.name}: a quote opened in {where} is never closed (end of file reached); check its quoting"
+                ) from None
+            raise InputFileError(f"{self.name}: malformed CSV in {where}: {exc}; check its quoting") from None
+        except (OSError, EOFError, zlib.error) as exc:
+            # A corrupt or truncated .gz, or a read error from the device.
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise InputFileError(f"cannot read {self.name}: {detail}") from None
 
     def __iter__(self) -> Iterator[list[str]]:
         reader = self._reader
@@ -115,7 +171,7 @@ class TableReader:
         if name in self.header:
             return self.header.index(name)
         raise MissingColumnError(
-            f"column {name!r} not found in {self.path}; available: {', '.join(self.header)}; use {option}"
+            f"column {name!r} not found in {self.name}; available: {', '.join(self.header)}; use {option}"
         )
 
     def close(self) -> None:
@@ -132,6 +188,82 @@ class TableReader:
         self.close()
 
 
-def _chain(first: str, rest: IO[str]) -> Iterator[str]:
-    yield first
-    yield from rest
+
+def write_table(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",") -> None:
+    """Write ``header`` and ``rows`` as delimited text with ``\\n`` line endings.
+
+    The csv module quotes a field holding ``\\n`` but not one holding a lone ``\\r``
+    when the line terminator is ``\\n``, which makes the output unreadable; a row
+    with a ``\\r`` in any field is therefore written with every field quoted.
+
+    Example:
+        >>> import io
+        >>> out = io.StringIO()
+        >>> write_table(out, ["id", "text"], [["1", "a,b"], ["2", "x\\ry"]])
+        >>> out.getvalue()
+        'id,text\\n1,"a,b"\\n"2","x\\ry"\\n'
+    """
+    write_rows(out, [header], delimiter)
+    batch: list[Sequence[str]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == 1000:
+            write_rows(out, batch, delimiter)
+            batch = []
+    write_rows(out, batch, delimiter)
+
+
+def write_rows(out: IO[str], rows: Sequence[Sequence[str]], delimiter: str = ",") -> None:
+    """Write a batch of rows exactly as :func:`write_table` writes them (no header).
+
+    Example:
+        >>> import io
+        >>> out = io.StringIO()
+        >>> write_rows(out, [["1", "a,b"], ["2", "x\\ry"]], "\\t")
+        >>> out.getvalue()
+        '1\\ta,b\\n"2"\\t"x\\ry"\\n'
+    """
+    text = _render(rows, delimiter)
+    if text is not None:
+        out.write(text)
+        return
+    pieces = _Pieces()
+    plain = csv.writer(pieces, delimiter=delimiter, lineterminator="\n")
+    quoted = csv.writer(pieces, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:
+        (quoted if "\r" in "".join(map(str, row)) else plain).writerow(row)
+    out.write("".join(pieces))
+
+
+def _render(rows: Sequence[Sequence[str]], delimiter: str) -> str | None:
+    """The text csv.writer (minimal quoting, ``\\n`` line ends) makes of ``rows``, column by column.
+
+    The csv module costs several microseconds a row; this checks each column of the
+    batch at once and quotes only the fields that need it (a delimiter, a quote or a
+    line break inside). ``None`` for the rare batches it leaves to the csv module: rows
+    of different widths or of one field, non-string fields, a ``\\r`` anywhere.
+    """
+    if not rows:
+        return ""
+    if len(rows[0]) < 2:
+        return None
+    try:
+        columns = list(zip(*rows, strict=True))
+        texts = ["".join(column) for column in columns]
+    except (ValueError, TypeError):
+        return None
+    if any("\r" in text for text in texts):
+        return None
+    d = delimiter
+    for j, text in enumerate(texts):
+        if d in text or '"' in text or "\n" in text:
+            columns[j] = tuple(
+                '"' + v.replace('"', '""') + '"' if d in v or '"' in v or "\n" in v else v for v in columns[j]
+            )
+    return "\n".join(map(d.join, zip(*columns))) + "\n"
+
+
+class _Pieces(list):  # type: ignore[type-arg]
+    """A file-like list of strings for ``csv.writer``, joined once."""
+
+    write = list.append

@@ -246,7 +246,7 @@ def train(
     if not isinstance(data, LabelledData):
         data = load_labelled(
             data, text_column=text_column, office_column=office_column,
-            function_column=function_column, encoding=encoding,
+            function_column=function_column, encoding=encoding, min_per_class=cv,
         )
     if ambiguous is None:
         mixed = load_ambiguous() if bundled else []

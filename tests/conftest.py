@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import csv
+import os
 import random
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
+
+# Property-based tests (tests/test_properties.py, marker `fuzz`): a quick run in the normal
+# suite; `make fuzz` sets HYPOTHESIS_PROFILE=fuzz: 10,000 examples per predict property.
+settings.register_profile("quick", max_examples=60, deadline=None, print_blob=True)
+settings.register_profile("fuzz", max_examples=10_000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 from bpo_classify.corpus import LabelledData, load_labelled
 from bpo_classify.model import Model, load_model

@@ -1,0 +1,670 @@
+"""Labelling on a Dask cluster: many files (or one Dask DataFrame), labelled partition by partition.
+
+Needs the ``dask`` extra (``pip install 'bpo-classify[dask]'``); Dask is imported only
+inside this module's functions, so ``import bpo_classify`` and the local ``label`` never
+load it. Each partition is labelled by :func:`bpo_classify.labeling.format_labels`, the
+code the local engine runs, so the added cells are the same strings.
+
+How the model reaches the workers: its ``.bpoc`` bytes (the array-only format, no
+pickled code) are one node of the task graph. Dask sends that node to one worker; any
+other worker that labels a partition fetches it from a worker that has it, once, and
+each worker process loads it once and keeps it in memory for all its partitions. If the
+workers holding it die, Dask recomputes the node from the graph.
+
+Example:
+    >>> import dask.dataframe as dd, pandas as pd
+    >>> frame = dd.from_pandas(pd.DataFrame({"role": ["Clerk", "Agent"],
+    ...     "duty": ["process invoices", "answer live chat inquiries"]}), npartitions=2)
+    >>> labelled = label_dataframe(frame, "duty").compute(scheduler="sync")
+    >>> list(labelled.columns)
+    ['role', 'duty', 'office', 'office_confidence', 'function', 'function_confidence', 'needs_review']
+    >>> labelled["office"].tolist()
+    ['back-office', 'front-office']
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import hashlib
+import io
+import itertools
+import logging
+import os
+import re
+import signal
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from .errors import BpoClassifyError, InputFileError, OutputFileError
+from .labeling import DEFAULT_CHUNK, LabelSummary, added_names, choose_text_column, format_labels
+from .model import Model, default_model_path, load_model, save_model
+from .policy import FRONT
+from .tables import MAX_LINE_CHARS, detect_delimiter, write_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    import dask.dataframe as dd
+    from distributed import Client
+
+INSTALL_HINT = "pip install 'bpo-classify[dask]'"
+#: Name of the column that catches a field beyond the header's (a row that is too long).
+_EXTRA = "\x00bpo-classify extra field"
+#: Output part files: ``part-00000.csv`` (or ``.tsv``, ``.parquet``), in partition order.
+PART_NAME = "part-{:05d}.{}"
+#: Written last: its presence says the output directory is complete.
+SUCCESS_MARKER = "_SUCCESS"
+
+
+class DaskUnavailableError(BpoClassifyError):
+    """Dask (the ``dask`` extra) is not installed."""
+
+
+class DaskClusterError(BpoClassifyError):
+    """The Dask scheduler cannot be reached, or the cluster failed the run."""
+
+
+def require_dask() -> None:
+    """Raise :class:`DaskUnavailableError`, saying how to install Dask, if it cannot be imported."""
+    try:
+        import dask  # noqa: F401
+        import dask.dataframe  # noqa: F401
+        import distributed  # noqa: F401
+        import fsspec  # noqa: F401
+    except ImportError:
+        raise DaskUnavailableError(f"--engine dask needs Dask, which is not installed: {INSTALL_HINT}") from None
+
+
+# -- the model on the workers ---------------------------------------------------------------
+_MODELS: OrderedDict[str, Model] = OrderedDict()
+_MODELS_LOCK = threading.Lock()
+
+
+def model_bytes(model: Model | str | Path | None = None) -> bytes:
+    """The ``.bpoc`` bytes of ``model`` (a loaded model, a model file, or ``None``: the shipped one).
+
+    A model file is loaded once here, so a bad file fails on the client with a clear error.
+    """
+    if isinstance(model, Model):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.bpoc"
+            save_model(model, path)
+            return path.read_bytes()
+    path = default_model_path() if model is None else Path(model)
+    load_model(path)  # raises ModelFileError for a missing, foreign or corrupt file
+    return path.read_bytes()
+
+
+def _worker_model(digest: str, data: bytes) -> Model:
+    """The model for ``digest``, loaded from ``data`` once per process and then kept."""
+    with _MODELS_LOCK:
+        if digest in _MODELS:
+            _MODELS.move_to_end(digest)
+            return _MODELS[digest]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.bpoc"
+            path.write_bytes(data)
+            model = load_model(path)  # the array-only loader: nothing in the file is executed
+        _MODELS[digest] = model
+        while len(_MODELS) > 2:  # a long-lived worker serving several models keeps the latest two
+            _MODELS.popitem(last=False)
+        return model
+
+
+# -- labelling a Dask DataFrame ---------------------------------------------------------------
+def _string_dtype() -> Any:
+    import pandas as pd
+
+    return pd.StringDtype("pyarrow")
+
+
+def _label_partition(
+    df: Any, data: bytes, digest: str, text_column: str, names: list[str], threshold: float | None
+) -> Any:
+    """One pandas partition with the five label columns added (the local engine's cells)."""
+    import pandas as pd
+
+    if _EXTRA in df.columns:
+        extra = df[_EXTRA]
+        if (extra != "").any():
+            raise InputFileError(_too_long(len(df.columns), len(df.columns) - 1))
+        df = df.drop(columns=[_EXTRA])
+    texts = [v if isinstance(v, str) else (None if pd.isna(v) else str(v)) for v in df[text_column]]
+    # Exports repeat the same duty many times: each distinct text is scored once. A text's
+    # cells do not depend on the batch it is scored in, so this changes no output.
+    # Scored in chunks of the local engine's size: big batches only cost more memory.
+    unique = list(dict.fromkeys(texts))
+    model = _worker_model(digest, data) if unique else None
+    cells: dict[str | None, list[str]] = {}
+    for start in range(0, len(unique), DEFAULT_CHUNK):
+        batch = unique[start : start + DEFAULT_CHUNK]
+        cells.update(zip(batch, format_labels(model, batch, threshold)))  # type: ignore[arg-type]
+    labels = [cells[t] for t in texts]
+    columns = list(zip(*labels)) if labels else [()] * len(names)
+    out = df.copy(deep=False)
+    for name, values in zip(names, columns):
+        out[name] = pd.array(list(values), dtype=_string_dtype())
+    return out
+
+
+def label_dataframe(
+    frame: "dd.DataFrame",
+    text_column: str | None = None,
+    *,
+    model: Model | str | Path | None = None,
+    prefix: str = "",
+    threshold: float | None = None,
+) -> "dd.DataFrame":
+    """``frame`` with ``office``, ``office_confidence``, ``function``, ``function_confidence``
+    and ``needs_review`` (each after ``prefix``) added: lazy, one task per partition.
+
+    ``text_column`` defaults to the only plausible column, as in ``label_csv``. ``model`` is a
+    loaded :class:`~bpo_classify.model.Model`, a model file, or ``None`` for the shipped model;
+    its bytes enter the graph once (see the module docstring). The added columns are strings
+    formatted as the local engine writes them (confidences to four decimals, ``true``/``false``);
+    a missing or blank text gets empty labels and ``needs_review`` ``true``.
+    """
+    require_dask()
+    import dask
+    import pandas as pd
+
+    header = [str(c) for c in frame.columns if c != _EXTRA]
+    text_column = header[choose_text_column(header, text_column, "the Dask DataFrame")]
+    names = added_names(header, prefix)
+    data = model_bytes(model)
+    digest = hashlib.sha256(data).hexdigest()
+    shipped = dask.delayed(data, name=f"bpo-classify-model-{digest[:20]}", pure=True)
+    meta = frame._meta.drop(columns=[_EXTRA]) if _EXTRA in frame.columns else frame._meta.copy()
+    for name in names:
+        meta[name] = pd.Series([], index=meta.index[:0], dtype=_string_dtype())
+    return frame.map_partitions(_label_partition, shipped, digest, text_column, names, threshold, meta=meta)
+
+
+# -- reading files ---------------------------------------------------------------------------
+def expand_inputs(urlpath: str | Sequence[str], storage_options: dict[str, Any] | None = None) -> list[Any]:
+    """The files ``urlpath`` names (a path, a glob or any fsspec URL), as fsspec ``OpenFile`` objects."""
+    require_dask()
+    import fsspec
+
+    paths = [urlpath] if isinstance(urlpath, (str, os.PathLike)) else list(urlpath)
+    files: list[Any] = []
+    for p in paths:
+        p = str(p)
+        try:
+            fs, path = fsspec.core.url_to_fs(p, **(storage_options or {}))
+            if any(ch in path for ch in "*?["):
+                matches = fs.glob(path, detail=True)
+                names = sorted(name for name, info in matches.items() if info.get("type") != "directory")
+                if not names:
+                    raise InputFileError(f"no input file matches {p}")
+            elif fs.isdir(path):
+                raise InputFileError(f"{p} is a directory; pass a glob of its files, e.g. '{p.rstrip('/')}/*.csv'")
+            else:
+                names = [path]
+        except (ValueError, ImportError) as exc:  # an unknown protocol, or its library missing
+            raise InputFileError(f"cannot read {p}: {exc}") from None
+        files += fsspec.open_files(
+            [fs.unstrip_protocol(n) for n in names], mode="rb", compression="infer", **(storage_options or {})
+        )
+    return files
+
+
+def _read_header(openfile: Any, encoding: str) -> tuple[list[str], str]:
+    """The header row and delimiter of one file, as the local engine's ``TableReader`` reads them."""
+    name = openfile.path
+    enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    try:
+        with openfile as raw:
+            text = io.TextIOWrapper(raw, encoding=enc, newline="")
+            first = text.readline(MAX_LINE_CHARS)
+            if not first.strip():
+                raise InputFileError(f"{name} is empty: expected a header row with column names")
+            delimiter = detect_delimiter(first, name)
+            return next(csv.reader(itertools.chain([first], text), delimiter=delimiter, strict=True)), delimiter
+    except UnicodeDecodeError:
+        raise InputFileError(f"{name} is not valid {encoding}; try --encoding latin-1 or cp1252") from None
+    except csv.Error as exc:
+        raise InputFileError(f"{name}: malformed CSV in the header: {exc}; check its quoting") from None
+    except FileNotFoundError:
+        raise InputFileError(f"file not found: {name}") from None
+    except OSError as exc:
+        raise InputFileError(f"cannot read {name}: {exc.strerror or exc}") from None
+
+
+def _read_block(buffer: Any, **kwargs: Any) -> Any:
+    """``pandas.read_csv`` of one block of bytes, as Dask's ``read_csv`` calls it.
+
+    pandas takes a first data row longer than the column names for an index and, with
+    ``index_col=False``, drops its extra fields with only a warning. So every block is
+    read behind a made-up first row with exactly one field per name (the header's plus
+    :data:`_EXTRA`), dropped again after parsing: any longer row is then a parser error,
+    a row one field too long fills :data:`_EXTRA` (checked in :func:`_label_partition`),
+    and a short row is padded with empty fields, as the local engine pads it. The first
+    block of each file still starts with the file's header line, skipped as line 1.
+    """
+    import pandas as pd
+
+    names = kwargs["names"]
+    first_block = kwargs.pop("header", None) == 0
+    lead = (kwargs["sep"] * (len(names) - 1) + "\n").encode(kwargs.get("encoding") or "utf-8")
+    data = io.BytesIO(lead + buffer.read())
+    frame = pd.read_csv(data, header=None, skiprows=[1] if first_block else None, **kwargs)
+    return frame.iloc[1:].reset_index(drop=True)
+
+
+def read_tables(
+    urlpath: str | Sequence[str],
+    *,
+    encoding: str = "utf-8",
+    blocksize: int | str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> tuple["dd.DataFrame", str]:
+    """Every file ``urlpath`` names as one Dask DataFrame of strings, and the files' delimiter.
+
+    Values come back exactly as written (no type guessing, no ``NA`` conversion, blank
+    lines kept as empty rows), as the local engine reads them. All files must have the
+    same header. ``blocksize=None`` makes one partition per file, which is always right;
+    a size such as ``"64MB"`` splits big uncompressed files, but only when no field holds a
+    line break (Dask splits at line ends without knowing about quotes).
+    """
+    require_dask()
+    from dask.dataframe.io.csv import read_pandas
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputFileError(f"unknown encoding {encoding!r}; try --encoding utf-8 or latin-1") from None
+    if ",\t\n".encode(encoding) != b",\t\n":
+        # Dask splits files into rows at the byte b"\n", which only these encodings keep.
+        raise InputFileError(
+            f"--engine dask reads ASCII-compatible encodings only (utf-8, latin-1, cp1252, ...), not {encoding}; "
+            "convert the files first, e.g. iconv -f utf-16 -t utf-8"
+        )
+    files = expand_inputs(urlpath, storage_options)
+    with ThreadPoolExecutor(max_workers=min(16, len(files))) as pool:  # object stores: reads in parallel
+        headers = list(pool.map(lambda f: _read_header(f, encoding), files))
+    header, delimiter = headers[0]
+    for f, (other, other_delimiter) in zip(files[1:], headers[1:]):
+        if other != header or other_delimiter != delimiter:
+            raise InputFileError(
+                f"{f.path} has columns {', '.join(other)} but {files[0].path} has {', '.join(header)}; "
+                "label files with different columns separately"
+            )
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        raise InputFileError(
+            f"column name(s) {', '.join(map(repr, duplicated))} appear more than once in {files[0].path}; "
+            "the Dask engine needs unique column names"
+        )
+    compressed = any(f.compression for f in files)
+    paths = [f.fs.unstrip_protocol(f.path) for f in files]
+    with _one_line_errors():  # Dask parses a sample of the first file here
+        frame = read_pandas(
+            _read_block,
+            paths,
+            # One more name than the header has, so a row with an extra field is caught, never
+            # silently shifted or cut (see _read_block).
+            names=[*header, _EXTRA],
+            header=0,
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            index_col=False,
+            encoding=encoding,
+            compression="infer",
+            blocksize=None if compressed else blocksize,
+            storage_options=storage_options,
+        )
+    return frame, delimiter
+
+
+# -- writing parts ----------------------------------------------------------------------------
+def _write_part(
+    df: Any, fs: Any, directory: str, number: int, fmt: str, delimiter: str, names: list[str]
+) -> dict[str, int]:
+    """Write one labelled partition as its own file; return its counts for the summary."""
+    ext = "parquet" if fmt == "parquet" else ("tsv" if delimiter == "\t" else "csv")
+    path = f"{directory.rstrip('/')}/{PART_NAME.format(number, ext)}"
+    if df.isna().to_numpy().any():  # a frame from elsewhere: missing cells are written empty
+        df = df.astype(object).where(df.notna(), "")
+    header = [str(c) for c in df.columns]
+    columns = [df[c].tolist() for c in df.columns]  # plain lists: quicker than itertuples
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with fs.open(path, "wb") as out:
+            pq.write_table(_parquet_table(header, columns, names), out)
+    else:
+        with fs.open(path, "w", encoding="utf-8", newline="") as out:
+            write_table(out, header, zip(*columns), delimiter)
+    office = df[names[0]]
+    return {
+        "rows": len(df),
+        "front": int((office == FRONT).sum()),
+        "empty": int((office == "").sum()),
+        "needs_review": int((df[names[4]] == "true").sum()),
+    }
+
+
+def _parquet_table(header: list[str], columns: list[list[Any]], names: list[str]) -> Any:
+    """The columns as the local engine writes Parquet: input columns as text, the labels typed.
+
+    ``office`` and ``function`` are strings, the confidences float64 and ``needs_review``
+    boolean; the cells of a row with no text are nulls (``needs_review`` true).
+    """
+    import pyarrow as pa
+
+    label_types = dict(zip(names, [pa.string(), pa.float64(), pa.string(), pa.float64(), pa.bool_()]))
+    arrays = []
+    for name, values in zip(header, columns):
+        kind = label_types.get(name, pa.string())
+        if name in (names[0], names[2]):
+            values = [v or None for v in values]
+        elif name in (names[1], names[3]):
+            values = [float(v) if v else None for v in values]
+        elif name == names[4]:
+            values = [v == "true" for v in values]
+        else:
+            values = [v if isinstance(v, str) else str(v) for v in values]
+        arrays.append(pa.array(values, type=kind))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(list(zip(header, [a.type for a in arrays]))))
+
+
+def check_output(output: str, storage_options: dict[str, Any] | None = None) -> None:
+    """Raise :class:`OutputFileError` unless ``output`` can become a new directory of parts."""
+    require_dask()
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
+    except (ValueError, ImportError) as exc:
+        raise OutputFileError(f"cannot write to {output}: {exc}") from None
+    _check_output(fs, root, output)
+
+
+def _check_output(fs: Any, root: str, output: str) -> tuple[str, str, bool]:
+    root = root.rstrip("/") or root
+    local = "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
+    if fs.exists(root):
+        if not fs.isdir(root):
+            raise OutputFileError(f"{output} exists and is not a directory; --engine dask writes a directory of parts")
+        if fs.ls(root):
+            raise OutputFileError(f"output directory {output} is not empty; remove it or choose a new one")
+    parent = root.rsplit("/", 1)[0] if "/" in root else "."
+    if local and not os.path.isdir(parent or "/"):
+        raise OutputFileError(f"output directory does not exist: {parent or '/'}; create it first")
+    return root, parent, local
+
+
+@contextlib.contextmanager
+def _staging(output: str, storage_options: dict[str, Any] | None) -> Iterator[tuple[Any, str]]:
+    """A temporary directory beside ``output``, moved to ``output`` when the block succeeds.
+
+    On a local or mounted file system the move is one rename, so ``output`` appears complete
+    or not at all. Object stores have no rename (the move is a copy): there the
+    ``_SUCCESS`` file, written last, is what marks a complete output.
+    """
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
+    except (ValueError, ImportError) as exc:
+        raise OutputFileError(f"cannot write to {output}: {exc}") from None
+    root, parent, local = _check_output(fs, root, output)
+    staging = f"{parent}/.{root.rsplit('/', 1)[-1]}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        fs.makedirs(staging, exist_ok=False)
+    except OSError as exc:
+        raise OutputFileError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+    try:
+        yield fs, staging
+        if local:
+            with fs.open(f"{staging}/{SUCCESS_MARKER}", "wb"):
+                pass
+            if os.path.isdir(root):
+                os.rmdir(root)  # empty (checked above): a rename cannot replace it otherwise
+            os.replace(staging, root)
+        else:
+            fs.mv(staging, root, recursive=True)
+            with fs.open(f"{root}/{SUCCESS_MARKER}", "wb"):
+                pass
+    except OSError as exc:
+        raise OutputFileError(f"cannot write {output}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(Exception):
+            if fs.exists(staging):
+                fs.rm(staging, recursive=True)
+
+
+def write_parts(
+    labelled: "dd.DataFrame",
+    output: str,
+    *,
+    fmt: str = "csv",
+    delimiter: str = ",",
+    names: Sequence[str] | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> tuple[LabelSummary, int]:
+    """Compute ``labelled`` and write it under the directory ``output``, one file per partition.
+
+    Parts are written into a temporary directory beside ``output`` that becomes ``output``
+    only once every part is written: an interrupted or failed run leaves nothing under
+    the final name. A partition Dask retries (its worker died) rewrites the same part
+    file, so every row is in the output exactly once. Returns the summary and the number
+    of parts. ``names`` are the five added columns (default: the frame's last five).
+    """
+    require_dask()
+    import dask
+
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
+    names = list(names) if names is not None else [str(c) for c in labelled.columns[-5:]]
+    with _staging(output, storage_options) as (fs, staging):
+        parts = labelled.to_delayed()
+        writes = [
+            dask.delayed(_write_part, pure=False)(part, fs, staging, i, fmt, delimiter, names)
+            for i, part in enumerate(parts)
+        ]
+        counts = _compute(writes)
+    summary = LabelSummary(output=output)
+    for c in counts:
+        summary.rows += c["rows"]
+        summary.front += c["front"]
+        summary.empty += c["empty"]
+        summary.needs_review += c["needs_review"]
+    summary.back = summary.rows - summary.front - summary.empty
+    return summary, len(parts)
+
+
+def _compute(tasks: list[Any]) -> list[Any]:
+    """``dask.compute`` on the current scheduler, with worker-side failures made into one-line errors."""
+    import dask
+
+    with _one_line_errors():
+        return list(dask.compute(*tasks))
+
+
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Turn what pandas and Dask raise for bad input or a failed cluster into domain errors."""
+    import pandas as pd
+
+    try:
+        yield
+    except BpoClassifyError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"an input file is not valid {exc.encoding} (byte {exc.object[exc.start:exc.start + 1]!r}); "
+            "try --encoding latin-1 or cp1252"
+        ) from None
+    except pd.errors.ParserError as exc:
+        message = str(exc).strip()
+        too_long = re.search(r"Expected (\d+) fields in line \d+, saw (\d+)", message)
+        if too_long:
+            raise InputFileError(_too_long(int(too_long.group(2)), int(too_long.group(1)) - 1)) from None
+        raise InputFileError(f"malformed CSV in an input file: {message}; check its quoting") from None
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "bpo_classify":
+            raise DaskClusterError(
+                "the Dask workers cannot import bpo_classify; install the same bpo-classify on every worker"
+            ) from None
+        raise
+    except Exception as exc:
+        if type(exc).__name__ in ("KilledWorker", "FutureCancelledError", "CommClosedError"):
+            raise DaskClusterError(f"the Dask cluster failed the run: {exc}") from None
+        raise
+
+
+def _too_long(fields: int, width: int) -> str:
+    return (
+        f"a data row has {fields} fields but the header has {width}; check the delimiter or quoting of that row"
+    )
+
+
+@dataclass
+class LabelJob:
+    """A labelling run checked and planned on the client, ready to :meth:`run` on a cluster.
+
+    Made by :func:`plan_files`: the inputs are listed and their headers checked, the text
+    column chosen and the output directory checked before any cluster is started.
+    """
+
+    labelled: "dd.DataFrame"
+    output: str
+    fmt: str
+    delimiter: str
+    names: list[str]
+    text_column: str
+    storage_options: dict[str, Any] | None = None
+
+    @property
+    def partitions(self) -> int:
+        return int(self.labelled.npartitions)
+
+    def run(self) -> tuple[LabelSummary, int]:
+        """Compute on the current Dask scheduler and write the parts; the summary and part count."""
+        summary, parts = write_parts(
+            self.labelled, self.output, fmt=self.fmt, delimiter=self.delimiter, names=self.names,
+            storage_options=self.storage_options,
+        )
+        summary.text_column = self.text_column
+        return summary, parts
+
+
+def plan_files(
+    urlpath: str | Sequence[str],
+    output: str,
+    *,
+    model: Model | str | Path | None = None,
+    text_column: str | None = None,
+    prefix: str = "",
+    threshold: float | None = None,
+    encoding: str = "utf-8",
+    fmt: str | None = None,
+    blocksize: int | str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> LabelJob:
+    """Check the inputs and the output and build the (lazy) labelling of the files ``urlpath`` names.
+
+    ``fmt`` is ``"csv"`` (the input's delimiter kept, as the local engine does) or
+    ``"parquet"``; by default Parquet when ``output`` ends in ``.parquet``.
+    """
+    fmt = fmt or ("parquet" if str(output).rstrip("/").lower().endswith(".parquet") else "csv")
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
+    check_output(output, storage_options)
+    frame, delimiter = read_tables(urlpath, encoding=encoding, blocksize=blocksize, storage_options=storage_options)
+    header = [str(c) for c in frame.columns if c != _EXTRA]
+    chosen = header[choose_text_column(header, text_column, "the input")]
+    labelled = label_dataframe(frame, chosen, model=model, prefix=prefix, threshold=threshold)
+    names = [str(c) for c in labelled.columns[-5:]]
+    return LabelJob(labelled, output, fmt, delimiter, names, chosen, storage_options)
+
+
+def label_files(urlpath: str | Sequence[str], output: str, **options: Any) -> tuple[LabelSummary, int]:
+    """Label every row of the files ``urlpath`` names and write the parts under the directory ``output``.
+
+    Runs on the current Dask scheduler (the ``distributed.Client`` in use, see :func:`cluster`);
+    ``options`` are those of :func:`plan_files`. Returns the summary and the number of part
+    files. The parts, read in name order, hold the input's rows in order (the files in
+    sorted name order), each written as the local engine writes it.
+    """
+    return plan_files(urlpath, output, **options).run()
+
+
+class _QuietTaskErrors(logging.Filter):
+    """Drops a worker's "Compute Failed" report: the same error reaches the client, as one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Compute Failed")
+
+
+class _QuietInterruptedGather(logging.Filter):
+    """Drops asyncio's report of the client's gather tasks that Ctrl-C left unfinished."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        return not ("Task exception was never retrieved" in text and "AllExit" in text)
+
+
+def _local_workers_plugin() -> Any:
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class LocalWorkers(WorkerPlugin):
+        """In each worker of the command's own cluster, also one restarted after a crash."""
+
+        name = "bpo-classify-local-workers"
+
+        def setup(self, worker: Any) -> None:
+            log = logging.getLogger("distributed.worker")
+            if not any(isinstance(f, _QuietTaskErrors) for f in log.filters):
+                log.addFilter(_QuietTaskErrors())
+            # Ctrl-C reaches every process of the terminal's group: the command stops the
+            # cluster itself, so a worker killed by it would only print a traceback.
+            with contextlib.suppress(ValueError):  # not the main thread: leave it as it is
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return LocalWorkers()
+
+
+@contextlib.contextmanager
+def cluster(address: str | None = None, *, workers: int | None = None, timeout: str = "20s") -> Iterator["Client"]:
+    """A ``distributed.Client`` for the scheduler at ``address``, or for a new local cluster.
+
+    The local cluster has ``workers`` processes (default: one per CPU) of one thread each,
+    listening on 127.0.0.1 only; it is shut down when the block ends.
+    """
+    require_dask()
+    from distributed import Client, LocalCluster
+
+    if address is not None:
+        try:
+            client = Client(address, timeout=timeout)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise DaskClusterError(
+                f"cannot reach the Dask scheduler at {address}: {exc}; check the address (e.g. tcp://HOST:8786)"
+            ) from None
+        with client:
+            yield client
+        return
+    n = workers or os.cpu_count() or 1
+    # The scheduler always serves HTTP (dashboard or not); port 0 keeps it off a fixed port
+    # (8787 may be taken by another cluster) and on loopback.
+    with LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+        silence_logs=logging.ERROR,  # Dask's own warnings (e.g. tasks cancelled at shutdown) are not for users
+    ) as local, Client(local) as client:
+        client.register_plugin(_local_workers_plugin())
+        quiet = logging.getLogger("asyncio")
+        if not any(isinstance(f, _QuietInterruptedGather) for f in quiet.filters):
+            quiet.addFilter(_QuietInterruptedGather())
+        yield client
