@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -394,9 +395,14 @@ class LinearScorer:
         self.blocks = [_BlockScorer(block, self.coef) for block in blocks]
         self.max_words = max_words
         self.index: dict[str, int] = {_SEP: _SEP_ID}
+        self._lock = threading.Lock()
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
-        """``(len(texts), n_outputs)`` decision values."""
+        """``(len(texts), n_outputs)`` decision values. Thread-safe (one batch at a time)."""
+        with self._lock:
+            return self._scores(texts)
+
+    def _scores(self, texts: Sequence[str]) -> np.ndarray:
         n = len(texts)
         out = np.tile(self.intercept, (n, 1))
         if not n:
@@ -410,7 +416,7 @@ class LinearScorer:
             odd = [i for i, t in enumerate(lowered) if _SEP in t.split()]
             fine = [i for i, t in enumerate(lowered) if _SEP not in t.split()]
             if fine:
-                out[fine] = self.scores([texts[i] for i in fine])
+                out[fine] = self._scores([texts[i] for i in fine])
             out[odd] = linear_scores([b.block for b in self.blocks], [texts[i] for i in odd], self.coef, self.intercept)
             return out
         new = set(words).difference(self.index)

@@ -19,6 +19,7 @@ import collections
 import contextlib
 import itertools
 import multiprocessing
+import operator
 import os
 import re
 import signal
@@ -32,7 +33,7 @@ from .atomic import atomic_output
 from .errors import ColumnConflictError, InputFileError, MissingColumnError, OutputFileError, WorkerError
 from .model import Model, load_model
 from .policy import FRONT
-from .tables import TableReader, write_rows
+from .tables import TableReader, render_rows, write_rows
 
 ADDED_COLUMNS = ("office", "office_confidence", "function", "function_confidence", "needs_review")
 #: Column names taken to hold the task text when ``text_column`` is not given.
@@ -43,9 +44,11 @@ TEXT_COLUMN_NAMES = {
 }
 DEFAULT_CHUNK = 5000
 #: How many distinct texts' labels a labelling process remembers (see :class:`Labeller`).
-CACHE_SIZE = 50_000
+CACHE_SIZE = 80_000
 #: Row numbers of padded short rows kept for the summary (all are counted).
 MAX_REPORTED_ROWS = 100
+#: The five added cells of one row.
+Cells = tuple[str, ...]
 #: The cells of a row with no text.
 EMPTY_LABELS = ("", "", "", "", "true")
 
@@ -134,9 +137,10 @@ def format_labels(model: Model, texts: Sequence[str | None], threshold: float | 
         else:
             out.append([
                 cols.office[i],  # type: ignore[list-item]
-                f"{cols.office_confidence[i]:.4f}",
+                # Interned: a confidence is one of 10,001 strings, so remembered labels share them.
+                sys.intern(f"{cols.office_confidence[i]:.4f}"),
                 cols.function[i],  # type: ignore[list-item]
-                f"{cols.function_confidence[i]:.4f}",
+                sys.intern(f"{cols.function_confidence[i]:.4f}"),
                 "true" if cols.needs_review[i] else "false",
             ])
     return out
@@ -145,15 +149,17 @@ def format_labels(model: Model, texts: Sequence[str | None], threshold: float | 
 class Labeller:
     """Labels chunks of rows: each distinct text is scored once and its cells remembered.
 
-    Job-duty exports repeat the same lines many times, so the formatted cells of up to
-    ``cache_size`` texts are kept (then the memory starts afresh, so it stays bounded).
-    The cells are those :func:`format_labels` gives, whatever was labelled before.
+    Job-duty exports repeat the same lines many times, so the cells of recently seen
+    texts are kept: two generations of up to ``cache_size / 2`` texts each; when the
+    newer is full it becomes the older, and a text met again in the older moves back to
+    the newer, so the texts that keep coming back stay while memory stays bounded. The
+    cells are those :func:`format_labels` gives, whatever was labelled before.
 
     Example:
         >>> from bpo_classify import load_model
         >>> labeller = Labeller(load_model(), text_index=1)
-        >>> labeller.chunk([["Clerk", "process invoices"], ["Clerk", "process invoices"]]).front
-        0
+        >>> labeller.chunk([["Clerk", "process invoices"], ["Clerk", "process invoices"]]).back
+        2
     """
 
     def __init__(
@@ -166,38 +172,67 @@ class Labeller:
         self.delimiter = delimiter
         self.parquet = parquet
         self.cache_size = CACHE_SIZE if cache_size is None else cache_size
-        self.cache: dict[str, list[str]] = {}
+        self.fresh: dict[str, Cells] = {}
+        self.older: dict[str, Cells] = {}
 
-    def labels(self, texts: Sequence[str], known: dict[str, list[str]] | None = None) -> list[list[str]]:
-        """The five cells of each text (lists shared between equal texts: do not modify them).
+    def texts(self, rows: list[list[str]]) -> list[str]:
+        """The text cell of each row."""
+        return list(map(operator.itemgetter(self.text_index), rows))
 
-        ``known`` holds cells already worked out elsewhere (by the main process, for a
-        worker). The cells computed here, for texts seen for the first time, are left in
-        :attr:`new`.
-        """
+    def recall(self, texts: Sequence[str]) -> tuple[dict[str, Cells], list[str]]:
+        """The remembered cells of ``texts``, and the distinct texts not remembered."""
         unique = dict.fromkeys(texts)
-        if len(self.cache) + len(unique) > self.cache_size:
-            self.cache.clear()
-        if known:
-            self.cache.update(known)
-        missing = [t for t in unique if t not in self.cache]
-        self.new = dict(zip(missing, format_labels(self.model, missing, self.threshold))) if missing else {}
-        self.cache.update(self.new)
-        return list(map(self.cache.__getitem__, texts))
+        if len(self.fresh) + len(unique) > self.cache_size // 2:
+            self.older, self.fresh = self.fresh, {}
+        fresh, older = self.fresh, self.older
+        known = {t: c for t in unique if (c := fresh.get(t) or older.get(t)) is not None}
+        fresh.update(known)
+        return known, [t for t in unique if t not in known]
 
-    def chunk(self, rows: list[list[str]], known: dict[str, list[str]] | None = None) -> "LabelledChunk":
+    def remember(self, cells: dict[str, Cells]) -> None:
+        self.fresh.update(cells)
+
+    def score(self, texts: list[str]) -> dict[str, Cells]:
+        """The cells of distinct ``texts``, computed here."""
+        return score_texts(self.model, texts, self.threshold)
+
+    def labels(self, texts: Sequence[str]) -> list[Cells]:
+        """The five cells of each text."""
+        known, missing = self.recall(texts)
+        if missing:
+            new = self.score(missing)
+            self.remember(new)
+            known.update(new)
+        return list(map(known.__getitem__, texts))
+
+    def chunk(self, rows: list[list[str]]) -> "LabelledChunk":
         """Label ``rows`` (each as wide as the header) and render them as CSV text or Parquet columns."""
-        labels = self.labels([row[self.text_index] for row in rows], known)
-        offices = [cells[0] for cells in labels]
+        texts = self.texts(rows)
+        return self.render(rows, self.labels(texts))
+
+    def render(self, rows: list[list[str]], labels: list[Cells]) -> "LabelledChunk":
+        """``rows`` with their cells, as CSV text (or Parquet columns), and the counts.
+
+        For CSV, fields of ``rows`` that need quoting are quoted in place (see
+        :func:`~bpo_classify.tables.render_rows`): pass rows that are not used again.
+        """
+        offices = list(map(operator.itemgetter(0), labels))
         front, empty = offices.count(FRONT), offices.count("")
-        review = [cells[4] for cells in labels].count("true")
+        review = list(map(operator.itemgetter(4), labels)).count("true")
         if self.parquet:
             data: Any = _columns(rows, labels)
         else:
-            out = _Pieces()
-            write_rows(out, [row + cells for row, cells in zip(rows, labels)], self.delimiter)
-            data = "".join(out)
-        return LabelledChunk(data, len(rows), front, len(rows) - front - empty, review, empty, self.new)
+            data = render_rows(rows, self.delimiter, labels)
+            if data is None:  # the rare batch the csv module writes (see tables.write_rows)
+                out = _Pieces()
+                write_rows(out, [row + list(cells) for row, cells in zip(rows, labels)], self.delimiter)
+                data = "".join(out)
+        return LabelledChunk(data, len(rows), front, len(rows) - front - empty, review, empty)
+
+
+def score_texts(model: Model, texts: list[str], threshold: float | None) -> dict[str, Cells]:
+    """``{text: cells}`` for distinct ``texts`` (confidence strings interned, cells as tuples)."""
+    return dict(zip(texts, map(tuple, format_labels(model, texts, threshold)))) if texts else {}
 
 
 @dataclass
@@ -210,8 +245,6 @@ class LabelledChunk:
     back: int
     needs_review: int
     empty: int
-    #: Cells of the texts first labelled in this chunk (passed back to the main process).
-    new: dict[str, list[str]] = field(default_factory=dict)
 
 
 class _Pieces(list):  # type: ignore[type-arg]
@@ -220,7 +253,7 @@ class _Pieces(list):  # type: ignore[type-arg]
     write = list.append
 
 
-def _columns(rows: list[list[str]], labels: list[list[str]]) -> list[list[Any]]:
+def _columns(rows: list[list[str]], labels: list[Cells]) -> list[list[Any]]:
     """Parquet columns: the input's as text, the labels typed (empty cells as nulls)."""
     columns: list[list[Any]] = [list(c) for c in zip(*rows)] if rows else []
     office, oconf, function, fconf, review = (list(c) for c in zip(*labels)) if labels else ([], [], [], [], [])
@@ -243,26 +276,28 @@ def chunked_rows(
     number: its fields cannot be matched to columns.
     """
     summary = summary if summary is not None else LabelSummary()
-    chunk: list[list[str]] = []
-    number = first_row - 1
-    for row in rows:
-        number += 1
-        if len(row) != width:
-            if len(row) > width:
-                raise InputFileError(
-                    f"data row {number} has {len(row)} fields but the header has {width}; "
-                    "check the delimiter or quoting of that row"
-                )
-            summary.padded += 1
-            if len(summary.padded_rows) < MAX_REPORTED_ROWS:
-                summary.padded_rows.append(number)
-            row = row + [""] * (width - len(row))
-        chunk.append(row)
-        if len(chunk) >= chunk_size:
-            yield chunk
-            chunk = []
-    if chunk:
+    source = iter(rows)
+    number = first_row - 1  # of the last row of the previous chunk
+    while chunk := list(itertools.islice(source, chunk_size)):
+        if set(map(len, chunk)) != {width}:  # the rare chunk with short or long rows
+            chunk = [_fit(row, width, number + i, summary) for i, row in enumerate(chunk, 1)]
+        number += len(chunk)
         yield chunk
+
+
+def _fit(row: list[str], width: int, number: int, summary: LabelSummary) -> list[str]:
+    """``row`` padded to ``width`` fields (and reported), or an error if it has too many."""
+    if len(row) > width:
+        raise InputFileError(
+            f"data row {number} has {len(row)} fields but the header has {width}; "
+            "check the delimiter or quoting of that row"
+        )
+    if len(row) < width:
+        summary.padded += 1
+        if len(summary.padded_rows) < MAX_REPORTED_ROWS:
+            summary.padded_rows.append(number)
+        row = row + [""] * (width - len(row))
+    return row
 
 
 def label_rows(
@@ -283,7 +318,7 @@ def label_rows(
             else:
                 summary.back += 1
             summary.needs_review += added[4] == "true"
-            yield row + added
+            yield row + list(added)
 
 
 def available_cores() -> int:
@@ -336,7 +371,7 @@ def label_csv(
         summary.text_column = table.header[text_index]
         header = table.header + added_names(table.header, prefix)
         chunks = chunked_rows(table, len(table.header), chunk_size, summary)
-        labeller = (model, text_index, threshold, table.delimiter, parquet)
+        labeller = Labeller(model, text_index, threshold, table.delimiter, parquet)
         with _sink(output, to_stdout, stdout, header, table.delimiter, parquet) as write:
             for done in _label_chunks(chunks, labeller, jobs):
                 write(done.data)
@@ -387,57 +422,63 @@ def _require_pyarrow() -> None:
 
 
 # -- parallel labelling -----------------------------------------------------------------------
-_WORKER: Labeller | None = None
+_WORKER: tuple[Model, float | None] | None = None
 
 
-def _start_worker(args: tuple[Any, ...]) -> None:
-    # Ctrl-C is for the main process, which stops the pool; a worker just finishes its chunk.
+def _start_worker(model: Model, threshold: float | None) -> None:
+    # Ctrl-C is for the main process, which stops the pool; a worker just finishes its batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     global _WORKER
-    _WORKER = Labeller(*args)
+    _WORKER = (model, threshold)
 
 
-def _work(rows: list[list[str]], known: dict[str, list[str]]) -> LabelledChunk:
+def _score(texts: list[str]) -> dict[str, Cells]:
     assert _WORKER is not None
-    return _WORKER.chunk(rows, known)
+    return score_texts(_WORKER[0], texts, _WORKER[1])
 
 
-def _label_chunks(chunks: Iterator[list[list[str]]], args: tuple[Any, ...], jobs: int) -> Iterator[LabelledChunk]:
-    """Labelled chunks, in input order: in this process, or in ``jobs`` worker processes.
+def _label_chunks(chunks: Iterator[list[list[str]]], labeller: Labeller, jobs: int) -> Iterator[LabelledChunk]:
+    """Labelled chunks, in input order, scored in this process or by ``jobs`` worker processes.
 
-    Each worker receives the model once, when it starts. The main process remembers the
-    cells of the texts labelled so far and sends those a chunk needs along with it, so a
-    text is scored by one worker, not by each. At most two chunks per worker are read
-    ahead, so memory does not grow with the input. A file of one chunk is labelled
-    here, without starting any process.
+    This process reads, remembers labels and writes; workers score the texts it has not
+    seen yet (each worker receives the model once, when it starts). So a text is scored
+    once, not once per worker, and rows never travel between processes: with exports
+    that repeat lines, sending rows costs more than labelling them. At most two chunks
+    per worker are read ahead, so memory does not grow with the input. A file of one
+    chunk is labelled without starting any process.
     """
     first = next(chunks, None)
     second = next(chunks, None) if first is not None else None
     if jobs == 1 or second is None:
-        labeller = Labeller(*args)
         for chunk in itertools.chain([c for c in (first, second) if c is not None], chunks):
             yield labeller.chunk(chunk)
         return
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    text_index = args[1]
-    cache: dict[str, list[str]] = {}
-    pool = ProcessPoolExecutor(jobs, mp_context=_start_method(), initializer=_start_worker, initargs=(args,))
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=_start_method(), initializer=_start_worker, initargs=(labeller.model, labeller.threshold)
+    )
     try:
         pending: collections.deque[Any] = collections.deque()
+
+        def finish() -> LabelledChunk:
+            rows, texts, known, future = pending.popleft()
+            if future is not None:
+                new = future.result()
+                labeller.remember(new)
+                known.update(new)
+            return labeller.render(rows, list(map(known.__getitem__, texts)))
+
         for chunk in itertools.chain([first, second], chunks):
-            texts = {row[text_index] for row in chunk}
-            pending.append(pool.submit(_work, chunk, {t: cache[t] for t in texts if t in cache}))
+            texts = labeller.texts(chunk)
+            known, missing = labeller.recall(texts)
+            pending.append((chunk, texts, known, pool.submit(_score, missing) if missing else None))
             if len(pending) >= 2 * jobs:
-                done = pending.popleft().result()
-                if len(cache) + len(done.new) > CACHE_SIZE:
-                    cache.clear()
-                cache.update(done.new)
-                yield done
+                yield finish()
         while pending:
-            yield pending.popleft().result()
+            yield finish()
     except BrokenProcessPool:
         raise WorkerError("a labelling worker process stopped unexpectedly (out of memory?); try --jobs 1") from None
     finally:

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,7 @@ from .policy import BACK, FRONT, FUNCTION_OFFICE
 #: Used when a model file does not name its own review threshold.
 DEFAULT_THRESHOLD = 0.75
 DEFAULT_MODEL_NAME = "default_model.bpoc"
+_SCORER_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,12 @@ class Model:
         """
         scorer = self.__dict__.get("_scorer")
         if scorer is None:
-            coef = np.vstack([self.office_coef, self.function_coef])
-            intercept = np.concatenate([self.office_intercept, self.function_intercept])
-            scorer = self.__dict__["_scorer"] = LinearScorer(self.blocks, coef, intercept)
+            with _SCORER_LOCK:  # threads sharing a model share one scorer
+                scorer = self.__dict__.get("_scorer")
+                if scorer is None:
+                    coef = np.vstack([self.office_coef, self.function_coef])
+                    intercept = np.concatenate([self.office_intercept, self.function_intercept])
+                    scorer = self.__dict__["_scorer"] = LinearScorer(self.blocks, coef, intercept)
         return scorer.scores(texts)
 
     def __getstate__(self) -> dict[str, Any]:

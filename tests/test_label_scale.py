@@ -25,7 +25,7 @@ from bpo_classify.cli import cli
 from bpo_classify.features import LinearScorer, linear_scores
 from bpo_classify.labeling import ADDED_COLUMNS, Labeller, label_csv
 from bpo_classify.progress import ProgressBar
-from bpo_classify.tables import write_rows, write_table
+from bpo_classify.tables import render_rows, write_rows, write_table
 from conftest import read_csv, write_csv
 
 DUTIES = [
@@ -99,6 +99,15 @@ def test_cli_jobs_and_quiet(runner, tmp_path):
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     result = invoke(runner, "label", source, "--jobs", "0")
     assert result.exit_code == 2 and "--jobs" in result.stderr
+
+
+def test_label_rows_yields_the_written_rows(model, tmp_path):
+    """The label_rows generator yields, as lists, the rows label_csv writes."""
+    source = export(tmp_path / "in.csv", 40, seed=9)
+    label_csv(source, tmp_path / "out.csv", model=model, text_column="duty")
+    rows = read_csv(source)
+    got = list(labeling.label_rows(model, rows[1:], 3, 4, chunk_size=7))
+    assert got == read_csv(tmp_path / "out.csv")[1:] and all(type(r) is list for r in got)
 
 
 def test_labeller_cache_gives_the_same_cells(model):
@@ -178,6 +187,20 @@ def test_bigram_table_and_string_lookup_agree(model, monkeypatch):
     assert by_table.blocks[0].pair_keys is not None
 
 
+def test_threads_sharing_a_model(model):
+    """Threads predicting with one model (as a multi-threaded Dask worker does) get the sequential answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bpo_classify.model import load_model
+
+    shared = load_model()
+    batches = [[f"{d} {i} {j}" for i, d in enumerate(DUTIES)] for j in range(40)]
+    expected = [model.function_proba(b) for b in batches]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(shared.function_proba, batches))
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+
 # -- input formats ------------------------------------------------------------------------------
 def test_gzip_input(model, tmp_path):
     """A .csv.gz input gives the same output as the plain .csv."""
@@ -227,7 +250,7 @@ def test_embedded_newlines_and_crlf(model, tmp_path):
     with open(crlf, "w", encoding="utf-8", newline="") as f:
         csv.writer(f, lineterminator="\r\n").writerows(rows)
     label_csv(lf, tmp_path / "a.csv", model=model)
-    label_csv(crlf, tmp_path / "b.csv", model=model, chunk_size=1)
+    label_csv(crlf, tmp_path / "b.csv", model=model, chunk_size=1, jobs=2)  # workers re-parse the raw text
     a, b = read_csv(tmp_path / "a.csv"), read_csv(tmp_path / "b.csv")
     assert a == b and len(a) == 3 and a[1][1] == rows[1][1]
 
@@ -400,7 +423,12 @@ def test_write_table_matches_the_csv_module():
                 for _ in range(rng.randint(0, 4))]
         out = io.StringIO()
         write_table(out, ["h"] * width, rows, delimiter)
-        assert out.getvalue() == reference(["h"] * width, rows, delimiter), (rows, delimiter)
+        expected = reference(["h"] * width, rows, delimiter)
+        assert out.getvalue() == expected, (rows, delimiter)
+        tails = [("x", "0.5")] * len(rows)
+        fast = render_rows([list(r) for r in rows], delimiter, tails)  # used by label: rows plus their cells
+        if fast is not None:
+            assert fast == reference([], [r + list(t) for r, t in zip(rows, tails)], delimiter)[1:], (rows, delimiter)
     out = io.StringIO()
     write_rows(out, [["1", "a, b"], ["2", 'say "hi"']])
     assert out.getvalue() == '1,"a, b"\n2,"say ""hi"""\n'
