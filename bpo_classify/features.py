@@ -400,7 +400,10 @@ class LinearScorer:
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), n_outputs)`` decision values. Thread-safe (one batch at a time)."""
         with self._lock:
-            return self._scores(texts)
+            if len(texts) <= SCORE_BATCH:
+                return self._scores(texts)
+            # In pieces: the working arrays stay small (in cache, never fresh pages from the OS).
+            return np.concatenate([self._scores(texts[i : i + SCORE_BATCH]) for i in range(0, len(texts), SCORE_BATCH)])
 
     def _scores(self, texts: Sequence[str]) -> np.ndarray:
         n = len(texts)
@@ -452,6 +455,8 @@ _JOIN = f" {_SEP} "
 _SEP_ID = -2
 #: A batch with this many word-to-word joins builds the bigram table (see ``_BlockScorer._joins``).
 PAIR_TABLE_MIN = 2000
+#: Texts scored at a time by :meth:`LinearScorer.scores`.
+SCORE_BATCH = 1000
 
 
 def _terms(block: _BlockScorer, lowered: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -356,6 +356,9 @@ def label_csv(
     one per available core) label the chunks; the output is the same whatever
     ``jobs`` and ``chunk_size``. ``progress``, if given, is called after each chunk with
     the rows written so far, the input bytes read and the input's size (``None`` if unknown).
+    With ``jobs`` above 1, call this under ``if __name__ == "__main__":`` in a script, as
+    any code that starts processes must (where processes are spawned, the script is
+    imported again by each).
     """
     to_stdout = output is None or str(output) == "-"
     if not to_stdout and str(input) != "-" and _same_file(Path(input), Path(output)):  # type: ignore[arg-type]

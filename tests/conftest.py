@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +87,29 @@ def write_csv(path: Path, rows: list[list[str]], delimiter: str = ",") -> Path:
 def read_csv(path: Path) -> list[list[str]]:
     with open(path, encoding="utf-8", newline="") as f:
         return list(csv.reader(f))
+
+
+def _default_sigint() -> None:
+    # A test run started in the background (`make test &`, nohup, some CI runners) passes
+    # SIGINT on as *ignored*, and Python then never raises KeyboardInterrupt: a child that
+    # must react to Ctrl-C needs the default disposition back, as in an interactive shell.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_cli(*args: object, cwd: Path, **kwargs) -> subprocess.Popen:
+    """The real program in a child process, as an interactive shell would start it.
+
+    >>> proc = start_cli("--version", cwd=Path("."), stdout=subprocess.PIPE)  # doctest: +SKIP
+    """
+    command = [sys.executable, "-m", "bpo_classify", *map(str, args)]
+    return subprocess.Popen(command, cwd=cwd, preexec_fn=_default_sigint, **kwargs)
+
+
+def wait_for_temp_output(directory: Path, name: str, proc: subprocess.Popen, *, written: bool = False) -> None:
+    """Block until the labeller has opened its temporary output ``.NAME.*.tmp`` (it is mid-run);
+    with ``written``, until labelled rows have reached that file."""
+    deadline = time.monotonic() + 60
+    while not [p for p in directory.glob(f".{name}.*.tmp") if not written or p.stat().st_size > 0]:
+        assert proc.poll() is None, "finished before it could be interrupted"
+        assert time.monotonic() < deadline, "no temporary output after 60 s"
+        time.sleep(0.02)

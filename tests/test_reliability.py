@@ -20,7 +20,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ from click.testing import CliRunner, Result
 from bpo_classify import tables
 from bpo_classify.cli import cli
 from bpo_classify.labeling import ADDED_COLUMNS
-from conftest import ROOT, read_csv, write_csv
+from conftest import ROOT, read_csv, start_cli, wait_for_temp_output, write_csv
 
 HEADER_OUT = ",".join(ADDED_COLUMNS)
 MiB = 2**20
@@ -86,20 +85,6 @@ def duties(path: Path, n: int) -> Path:
         f.write("id,duty\n")
         f.writelines(f"{i},process invoices and reconcile vendor statements {i}\n" for i in range(n))
     return path
-
-
-def start_cli(*args: object, cwd: Path, **kwargs) -> subprocess.Popen:
-    """The real program in a child process (what a shell would run)."""
-    return subprocess.Popen([sys.executable, "-m", "bpo_classify", *map(str, args)], cwd=cwd, **kwargs)
-
-
-def wait_for_temp_file(directory: Path, name: str, proc: subprocess.Popen) -> None:
-    """Block until the labeller has opened its temporary output (it is mid-run)."""
-    deadline = time.monotonic() + 60
-    while not list(directory.glob(f".{name}.*.tmp")):
-        assert proc.poll() is None, "finished before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
 
 
 # -- input files ---------------------------------------------------------------------
@@ -529,7 +514,7 @@ def test_sigint_mid_run(tmp_path):
     source = duties(tmp_path / "in.csv", 300_000)
     with nothing_lost(tmp_path):
         proc = start_cli("label", source, "-o", "out.csv", cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        wait_for_temp_file(tmp_path, "out.csv", proc)
+        wait_for_temp_output(tmp_path, "out.csv", proc)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     assert (proc.returncode, out, err) == (130, b"", b"Interrupted; no output was written.\n")
@@ -540,7 +525,7 @@ def test_sigterm_mid_run(tmp_path):
     source = duties(tmp_path / "in.csv", 300_000)
     with nothing_lost(tmp_path):
         proc = start_cli("label", source, "-o", "out.csv", cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        wait_for_temp_file(tmp_path, "out.csv", proc)
+        wait_for_temp_output(tmp_path, "out.csv", proc)
         proc.terminate()
         out, err = proc.communicate(timeout=60)
     assert (proc.returncode, out, err) == (143, b"", b"Terminated; no output was written.\n")
