@@ -187,6 +187,20 @@ def data_file(rows: int, kind: str) -> tuple[Path, int]:
     return path, json.loads(stamp.read_text())["distinct"]
 
 
+def _training_stamp() -> str:
+    """SHA-256 of what a trained model depends on: the bundled corpora and the training code."""
+    import hashlib
+
+    import bpo_classify
+    from bpo_classify.corpus import bundled_path
+
+    package = Path(bpo_classify.__file__).parent
+    digest = hashlib.sha256()
+    for path in (bundled_path("bpo_tasks.csv"), bundled_path("ambiguous_tasks.csv"), package / "training.py", package / "features.py"):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
 def train_models() -> dict[str, Any]:
     """Our model and the scikit-learn pipeline it was converted from (one training run), and fastText's."""
     from bpo_classify.corpus import load_labelled
@@ -194,14 +208,21 @@ def train_models() -> dict[str, Any]:
     from bpo_classify.training import train
 
     info: dict[str, Any] = {}
-    if not (OUT / "bench_model.bpoc").exists() or not (OUT / "naive_pipeline.joblib").exists():
+    # Models kept from an earlier run are reused only if the corpus and the training code are
+    # the same; otherwise the figures would describe a model the package no longer builds.
+    stamp = _training_stamp()
+    kept = OUT / "bench_model.json"
+    fresh = kept.exists() and json.loads(kept.read_text()).get("stamp") == stamp
+    if not fresh or not (OUT / "bench_model.bpoc").exists() or not (OUT / "naive_pipeline.joblib").exists():
         import joblib
 
         print("  training the model (scikit-learn) ...", flush=True)
         result = train(seed=0, cv=0)
         save_model(result.model, OUT / "bench_model.bpoc")
         joblib.dump(result.pipeline, OUT / "naive_pipeline.joblib")
-        (OUT / "bench_model.json").write_text(json.dumps({"review_threshold": result.model.threshold}))
+        for stale in OUT.glob("fasttext_*.bin"):
+            stale.unlink()
+        kept.write_text(json.dumps({"review_threshold": result.model.threshold, "stamp": stamp}))
     try:
         import fasttext
     except ImportError:

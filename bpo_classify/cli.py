@@ -327,7 +327,8 @@ def info(model_path: Path | None, fmt: str, top_terms: int | None) -> None:
     click.echo(f"offices          {', '.join(meta.get('offices', []))}")
     click.echo(f"functions        {', '.join(meta.get('functions', []))}")
     click.echo(f"review threshold {model.threshold}")
-    click.echo(f"features         {sum(len(b.vocabulary) for b in model.blocks)} terms (" + ", ".join(f"{b.analyzer} {b.ngram_range[0]}-{b.ngram_range[1]}-grams" for b in model.blocks) + ")")
+    click.echo(f"features         {sum(len(b.vocabulary) for b in model.blocks)} terms (" + ", ".join(b.description for b in model.blocks) + ")")
+    click.echo(f"office reads     {', '.join(model.office_blocks)}")
     cv = meta.get("metrics", {}).get("cross_validation")
     if cv:
         for label_name in ("office", "function"):

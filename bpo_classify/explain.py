@@ -59,6 +59,8 @@ def term_contributions(model: Model, text: str) -> tuple[list[Contribution], flo
     coef = model.office_coef[0]
     by_term: dict[tuple[str, str], float] = defaultdict(float)
     for block in model.blocks:
+        if not coef[block.columns].any():  # a block the office model does not read
+            continue
         row, col, weight = block.sparse_rows([text])
         if not len(col):
             continue

@@ -74,6 +74,17 @@ class TfidfBlock:
     idf: np.ndarray
     offset: int
 
+    @property
+    def description(self) -> str:
+        """The block for people: ``word 1-grams``, ``char_wb 2-5-grams``."""
+        low, high = self.ngram_range
+        return f"{self.analyzer} {low}-grams" if low == high else f"{self.analyzer} {low}-{high}-grams"
+
+    @property
+    def columns(self) -> slice:
+        """This block's columns in the concatenated feature space."""
+        return slice(self.offset, self.offset + len(self.vocabulary))
+
     def sparse_rows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return ``(row, column, weight)`` triples of the L2-normalised TF-IDF matrix.
 

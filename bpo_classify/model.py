@@ -82,6 +82,11 @@ class Model:
         """The default needs-review threshold on the office probability."""
         return float(self.metadata.get("review_threshold", DEFAULT_THRESHOLD))
 
+    @property
+    def office_blocks(self) -> list[str]:
+        """The feature blocks the office model reads (a block it ignores has all-zero weights)."""
+        return [b.description for b in self.blocks if self.office_coef[0, b.columns].any()]
+
     # -- probabilities -------------------------------------------------------------
     def office_scores(self, texts: Sequence[str]) -> np.ndarray:
         """Uncalibrated office decision values (log-odds of front-office)."""

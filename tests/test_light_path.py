@@ -31,11 +31,14 @@ def test_probabilities_match_sklearn(small_training, corpus):
 
 
 def test_analyzers_match_sklearn(small_training, corpus):
-    """Our word and char_wb analyzers produce exactly scikit-learn's terms, in order."""
-    word, char = (vec.build_analyzer() for _, vec in small_training.pipeline.features.transformer_list)
+    """Our word and char_wb analyzers produce exactly scikit-learn's terms, in order, for every block."""
+    ours = {"word": word_terms, "char_wb": char_wb_terms}
+    blocks = [(ours[vec.analyzer], tuple(vec.ngram_range), vec.build_analyzer())
+              for _, vec in small_training.pipeline.features.transformer_list]
+    assert sorted(r for _, r, _ in blocks) == [(1, 1), (2, 2), (2, 5)]
     for text in corpus.texts[:300] + ODD:
-        assert word_terms(text, (1, 2)) == word(text)
-        assert char_wb_terms(text, (2, 5)) == char(text)
+        for analyze, ngram_range, reference in blocks:
+            assert analyze(text, ngram_range) == reference(text)
 
 
 def test_predict_does_not_import_sklearn():

@@ -79,3 +79,20 @@ def test_shipped_model_metadata_is_current():
     from bpo_classify.corpus import load_labelled
 
     assert load_model().metadata["training_data"]["sha256"] == load_labelled().sha256
+
+
+def test_office_reads_only_the_blocks_it_is_given(small_corpus, small_training):
+    """The office model reads single words only (by default): its explanations name words, and
+    its probabilities do not move when text changes only in what other blocks see."""
+    from bpo_classify.explain import explain
+
+    model = small_training.model
+    assert model.office_blocks == ["word 1-grams"]
+    assert all(c.kind == "word" for c in explain(model, "reconcile the vendor statements").terms)
+    # Same words, other word pairs: the office probability is the same, the function's may differ.
+    a, b = model.front_office_proba(["invoices process vendor", "vendor process invoices"])
+    assert a == pytest.approx(b, abs=1e-12)
+    wider = train(small_corpus, seed=0, cv=0, params={"office_blocks": ("word", "word_pairs", "char_wb")}).model
+    assert wider.office_blocks == ["word 1-grams", "word 2-grams", "char_wb 2-5-grams"]
+    with pytest.raises(ValueError, match="names none of the blocks"):
+        train(small_corpus, seed=0, cv=0, params={"office_blocks": ("chars",)})
