@@ -442,7 +442,8 @@ def explain(text: str, model_path: Path | None, fmt: str, top: int, threshold: f
         click.echo(f"  {c.contribution:+7.3f}  {c.term}" + (" (characters)" if c.kind == "characters" else ""))
     rest = sum(c.contribution for c in e.terms[top:])
     if len(e.terms) > top:
-        click.echo(f"  {rest:+7.3f}  ({len(e.terms) - top} more terms)")
+        more = len(e.terms) - top
+        click.echo(f"  {rest:+7.3f}  ({more} more term{'s' if more > 1 else ''})")
     click.echo(f"  {e.intercept:+7.3f}  (intercept)")
     click.echo(f"  {sum(c.contribution for c in e.terms) + e.intercept:+7.3f}  total -> P(front-office) = {_front(e):.4f}")
 

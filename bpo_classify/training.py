@@ -42,8 +42,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "char_ngrams": (2, 5),
     "char_min_df": 2,
     # The office is decided from single words only. Word pairs and character n-grams fit
-    # the corpus's own phrasing better (cross-validated office macro-F1 +0.008) but carry
-    # over worse to other people's wording (external file -0.035, README "Evaluation");
+    # the corpus's own phrasing better (cross-validated office macro-F1 +0.007) but carry
+    # over worse to other people's wording (external file -0.020, README "Evaluation");
     # the function uses every block.
     "office_blocks": ("word",),
     "office_C": 10.0,
