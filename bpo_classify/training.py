@@ -148,8 +148,7 @@ def fit_pipeline(
     y_front = np.array([o == FRONT for o in offices], dtype=int)
     features = build_features(p)
     X = features.fit_transform(list(texts) + list(ambiguous))
-    columns = office_columns(features, p["office_blocks"])
-    office = _fit_office(X[:, columns], y_front, len(ambiguous), p["office_C"], seed)
+    office, columns = _fit_office(features, X, y_front, len(ambiguous), p, seed)
     function = build_classifier(p["function_C"], seed).fit(X[: len(texts)], list(functions))
     calibration, oof = _fit_calibration(texts, y_front, seed, p, calibration_folds, ambiguous)
     fitted = FittedPipeline(features, office, function, calibration, columns)
@@ -157,18 +156,25 @@ def fit_pipeline(
     return fitted
 
 
-def _fit_office(X: Any, y_front: np.ndarray, n_ambiguous: int, C: float, seed: int) -> LogisticRegression:
-    """Office classifier; the last ``n_ambiguous`` rows of X enter once per label at weight 0.5."""
+def _fit_office(
+    features: FeatureUnion, X: Any, y_front: np.ndarray, n_ambiguous: int, p: dict[str, Any], seed: int
+) -> tuple[LogisticRegression, np.ndarray]:
+    """Office classifier on the columns of ``p["office_blocks"]``, and those columns.
+
+    The last ``n_ambiguous`` rows of X enter once per label at weight 0.5.
+    """
     from scipy.sparse import vstack
 
+    columns = office_columns(features, p["office_blocks"])
+    X = X[:, columns]
     n = len(y_front)
     if not n_ambiguous:
-        return build_classifier(C, seed).fit(X, y_front)
+        return build_classifier(p["office_C"], seed).fit(X, y_front), columns
     mixed = X[n:]
     X_all = vstack([X[:n], mixed, mixed]).tocsr()
     y_all = np.r_[y_front, np.ones(n_ambiguous, dtype=int), np.zeros(n_ambiguous, dtype=int)]
     weights = np.r_[np.ones(n), np.full(2 * n_ambiguous, 0.5)]
-    return build_classifier(C, seed).fit(X_all, y_all, sample_weight=weights)
+    return build_classifier(p["office_C"], seed).fit(X_all, y_all, sample_weight=weights), columns
 
 
 def _fit_calibration(
@@ -183,8 +189,7 @@ def _fit_calibration(
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y):
         feats = build_features(p)
         X = feats.fit_transform(list(texts[tr]) + list(ambiguous))
-        columns = office_columns(feats, p["office_blocks"])
-        clf = _fit_office(X[:, columns], y[tr], len(ambiguous), p["office_C"], seed)
+        clf, columns = _fit_office(feats, X, y[tr], len(ambiguous), p, seed)
         scores[te] = clf.decision_function(feats.transform(texts[te])[:, columns])
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, None], y)
     a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
