@@ -329,14 +329,16 @@ def info(model_path: Path | None, fmt: str, top_terms: int | None) -> None:
     click.echo(f"review threshold {model.threshold}")
     click.echo(f"features         {sum(len(b.vocabulary) for b in model.blocks)} terms (" + ", ".join(b.description for b in model.blocks) + ")")
     click.echo(f"office reads     {', '.join(model.office_blocks)}")
+    mixed = data.get("ambiguous_rows")
+    click.echo(f"mixed detector   {f'trained on {mixed} mixed tasks' if model.mixed_coef is not None else 'none'}")
     cv = meta.get("metrics", {}).get("cross_validation")
     if cv:
         for label_name in ("office", "function"):
             s = cv[label_name]
             click.echo(f"cv {label_name:<13} accuracy {s['accuracy']:.3f}, macro-F1 {s['macro_f1']:.3f} ({cv['folds']}-fold)")
     if terms:
-        for group in ("office", "function"):
-            click.echo(f"\nstrongest terms by {group} (coefficient):")
+        for group in [g for g in ("office", "mixed", "function") if g in terms]:
+            click.echo(f"\nstrongest terms by {group if group != 'mixed' else 'mixed-task detector'} (coefficient):")
             for label_name, pairs in terms[group].items():
                 click.echo(f"  {label_name:<20} " + ", ".join(f"{t} ({w:+.2f})" for t, w in pairs))
 
@@ -421,7 +423,8 @@ def explain(text: str, model_path: Path | None, fmt: str, top: int, threshold: f
     """Show which words and phrases pushed TEXT towards front- or back-office, and by how much.
 
     Contributions are exact log-odds shares of the linear model (character n-grams are
-    summed into their word); they add up, with the intercept, to the office score.
+    summed into their word); they add up, with the intercept, to the office score. The
+    mixed-task detector's terms are shown the same way, then how the two combine.
 
     \b
     Example:
@@ -437,19 +440,30 @@ def explain(text: str, model_path: Path | None, fmt: str, top: int, threshold: f
         click.echo("no text to explain (empty input): needs review")
         return
     click.echo(f"{e.office} ({e.office_confidence:.4f}), {e.function} ({e.function_confidence:.4f}); runner-up function: {e.runner_up_function} ({e.runner_up_confidence:.4f})")
-    click.echo("log-odds towards front-office (+) or back-office (-):")
-    for c in e.terms[:top]:
+    front = e.office_confidence if e.office == "front-office" else 1 - e.office_confidence
+    if e.mixed_probability is None:
+        click.echo("log-odds towards front-office (+) or back-office (-):")
+        _echo_terms(e.terms, e.intercept, top, f"P(front-office) = {front:.4f}")
+        return
+    click.echo("office, if the task is clear: log-odds towards front-office (+) or back-office (-):")
+    _echo_terms(e.terms, e.intercept, top, f"P(front-office | clear) = {e.clear_front_probability:.4f}")
+    click.echo("mixed-task detector: log-odds towards mixed (+) or clear (-):")
+    _echo_terms(e.mixed_terms, e.mixed_intercept or 0.0, top, f"P(mixed) = {e.mixed_probability:.4f}")
+    click.echo(
+        f"P(front-office) = 0.5 x {e.mixed_probability:.4f} + {1 - e.mixed_probability:.4f} x "
+        f"{e.clear_front_probability:.4f} = {front:.4f}"
+    )
+
+
+def _echo_terms(terms: list, intercept: float, top: int, result: str) -> None:  # type: ignore[type-arg]
+    """The ``top`` strongest contributions, the rest summed, the intercept and the total."""
+    for c in terms[:top]:
         click.echo(f"  {c.contribution:+7.3f}  {c.term}" + (" (characters)" if c.kind == "characters" else ""))
-    rest = sum(c.contribution for c in e.terms[top:])
-    if len(e.terms) > top:
-        more = len(e.terms) - top
-        click.echo(f"  {rest:+7.3f}  ({more} more term{'s' if more > 1 else ''})")
-    click.echo(f"  {e.intercept:+7.3f}  (intercept)")
-    click.echo(f"  {sum(c.contribution for c in e.terms) + e.intercept:+7.3f}  total -> P(front-office) = {_front(e):.4f}")
-
-
-def _front(e) -> float:  # type: ignore[no-untyped-def]
-    return e.office_confidence if e.office == "front-office" else 1 - e.office_confidence
+    if len(terms) > top:
+        more = len(terms) - top
+        click.echo(f"  {sum(c.contribution for c in terms[top:]):+7.3f}  ({more} more term{'s' if more > 1 else ''})")
+    click.echo(f"  {intercept:+7.3f}  (intercept)")
+    click.echo(f"  {sum(c.contribution for c in terms) + intercept:+7.3f}  total -> {result}")
 
 
 @cli.command("model-card", context_settings=CONTEXT)

@@ -2,7 +2,8 @@
 
 Every number in the README and the model card comes from :func:`evaluate`.
 The JSON it returns has a fixed schema (``SCHEMA``), pinned by a test, so it can be
-tracked over time.
+tracked over time. A cross-validation evaluation of a model trained with mixed tasks
+also has a ``mixed`` block (see :func:`mixed_scores`).
 
 Example:
     >>> from bpo_classify.evaluation import score
@@ -79,6 +80,26 @@ def threshold_tradeoff(correct: np.ndarray, confidence: np.ndarray, thresholds: 
     return out
 
 
+def mixed_scores(front_proba: Sequence[float], threshold: float) -> dict[str, Any]:
+    """How unsure the model is on mixed tasks (no true office): the policy wants them near 0.5 and flagged.
+
+    ``flagged``: share whose confidence is below ``threshold``; ``median_distance``: median
+    of |P(front-office) - 0.5|; ``near_half``: share with P(front-office) within 0.3-0.7.
+
+    Example:
+        >>> mixed_scores([0.5, 0.6, 0.99], threshold=0.9)["flagged"]
+        0.6666666666666666
+    """
+    p = np.asarray(front_proba, dtype=float)
+    distance = np.abs(p - 0.5)
+    return {
+        "rows": len(p),
+        "flagged": float(np.mean(np.maximum(p, 1 - p) < threshold)) if len(p) else 0.0,
+        "median_distance": float(np.median(distance)) if len(p) else 0.0,
+        "near_half": float(np.mean(distance <= 0.2)) if len(p) else 0.0,
+    }
+
+
 def score(
     offices: Sequence[str], front_proba: Sequence[float], functions: Sequence[str | None],
     predicted_functions: Sequence[str | None], threshold: float | None = None,
@@ -124,6 +145,8 @@ def cross_validated(
 
     oof = cross_validate(data, cv=cv, seed=seed, params=params, ambiguous=ambiguous)["oof"]
     result = score(data.offices, oof["front_proba"], data.functions, list(oof["function"]), threshold)
+    if len(oof["mixed_front_proba"]):
+        result["mixed"] = mixed_scores(oof["mixed_front_proba"], 0.5 if threshold is None else threshold)
     return result, oof
 
 

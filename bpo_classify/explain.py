@@ -4,7 +4,10 @@ For logistic regression the office log-odds is ``intercept + sum(weight_t * coef
 over the text's TF-IDF terms, so each term's share is exact, not an approximation.
 Character n-grams are summed into the word they come from, so the explanation
 reads in words and phrases; the contributions plus the intercept add up to the
-score, which calibration then maps to the probability shown.
+calibrated log-odds of front-office *if the task is clear*. A model with a
+mixed-task detector is explained the same way for the detector (log-odds of
+"mixed"), and the two combine exactly as the model does:
+``P(front) = 0.5 * P(mixed) + (1 - P(mixed)) * P(front | clear)``.
 
 Example:
     >>> from bpo_classify import load_model
@@ -15,8 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,7 +41,12 @@ class Contribution:
 
 @dataclass(frozen=True)
 class Explanation:
-    """The prediction with the terms behind it and the runner-up function."""
+    """The prediction with the terms behind it and the runner-up function.
+
+    ``intercept`` and ``terms`` add up to the calibrated log-odds of front-office for a
+    clear task; ``mixed_intercept`` and ``mixed_terms`` to the log-odds that the task is
+    mixed (``mixed_probability`` is None for a model without a detector).
+    """
 
     text: str
     office: str | None
@@ -48,15 +57,30 @@ class Explanation:
     runner_up_confidence: float | None
     intercept: float
     terms: list[Contribution]
+    clear_front_probability: float | None = None
+    mixed_probability: float | None = None
+    mixed_intercept: float | None = None
+    mixed_terms: list[Contribution] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def term_contributions(model: Model, text: str) -> tuple[list[Contribution], float]:
-    """Calibrated log-odds contributions of each word/phrase of ``text``, and the calibrated intercept."""
+    """Calibrated office log-odds contributions of each word/phrase of ``text``, and the calibrated intercept."""
     a, b = model.calibration
-    coef = model.office_coef[0]
+    return _contributions(model, text, model.office_coef[0] * a), float(a * model.office_intercept[0] + b)
+
+
+def mixed_contributions(model: Model, text: str) -> tuple[list[Contribution], float]:
+    """The mixed-task detector's log-odds contributions of each word/phrase of ``text``, and its intercept."""
+    if model.mixed_coef is None or model.mixed_intercept is None:
+        raise ValueError("this model has no mixed-task detector")
+    return _contributions(model, text, model.mixed_coef[0]), float(model.mixed_intercept[0])
+
+
+def _contributions(model: Model, text: str, coef: np.ndarray) -> list[Contribution]:
+    """Each word/phrase's share of ``X @ coef`` for ``text``, strongest first."""
     by_term: dict[tuple[str, str], float] = defaultdict(float)
     for block in model.blocks:
         if not coef[block.columns].any():  # a block the office model does not read
@@ -64,7 +88,7 @@ def term_contributions(model: Model, text: str) -> tuple[list[Contribution], flo
         row, col, weight = block.sparse_rows([text])
         if not len(col):
             continue
-        local = {int(c) - block.offset: float(w * coef[c] * a) for c, w in zip(col, weight)}
+        local = {int(c) - block.offset: float(w * coef[c]) for c, w in zip(col, weight)}
         if block.analyzer == "word":
             names = {i: t for t, i in block.vocabulary.items() if i in local}
             for i, value in local.items():
@@ -82,29 +106,34 @@ def term_contributions(model: Model, text: str) -> tuple[list[Contribution], flo
                     i = block.vocabulary.get(g)
                     if i is not None and i in local:
                         by_term[(word, "characters")] += local[i] / totals[g]
-    intercept = float(a * model.office_intercept[0] + b)
     items = [Contribution(t, k, v) for (t, k), v in by_term.items()]
     items.sort(key=lambda c: -abs(c.contribution))
-    return items, intercept
+    return items
 
 
 def explain(model: Model, text: str, threshold: float | None = None) -> Explanation:
     """Explain one prediction: office, function, runner-up function and the terms' contributions."""
     prediction = model.predict([text], threshold)[0]
-    terms, intercept = term_contributions(model, text) if text.strip() else ([], 0.0)
-    runner, runner_p = None, None
-    if prediction.office is not None:
-        proba = model.function_proba([text])[0]
-        order = [i for i in np.argsort(-proba) if model.function_classes[i] != prediction.function]
-        runner, runner_p = model.function_classes[order[0]], float(proba[order[0]])
+    if prediction.office is None:
+        return Explanation(text, None, None, None, None, None, None, 0.0, [])
+    terms, intercept = term_contributions(model, text)
+    proba = model.function_proba([text])[0]
+    order = [i for i in np.argsort(-proba) if model.function_classes[i] != prediction.function]
+    clear = 1.0 / (1.0 + math.exp(-(intercept + sum(c.contribution for c in terms))))
+    mixed_terms, mixed_intercept, p_mixed = [], None, None
+    if model.mixed_coef is not None:
+        mixed_terms, mixed_intercept = mixed_contributions(model, text)
+        p_mixed = float(model.mixed_proba([text])[0])
     return Explanation(
         text, prediction.office, prediction.office_confidence, prediction.function,
-        prediction.function_confidence, runner, runner_p, intercept, terms,
+        prediction.function_confidence, model.function_classes[order[0]], float(proba[order[0]]),
+        intercept, terms, clear, p_mixed, mixed_intercept, mixed_terms,
     )
 
 
 def top_terms(model: Model, n: int = 10) -> dict[str, dict[str, list[tuple[str, float]]]]:
-    """The ``n`` strongest word/phrase terms for each office and each function (by coefficient)."""
+    """The ``n`` strongest word/phrase terms for each office and each function (by coefficient),
+    and for the mixed-task detector (key ``mixed``) when the model has one."""
     names: dict[int, str] = {}
     for block in model.blocks:
         if block.analyzer == "word":
@@ -115,6 +144,9 @@ def top_terms(model: Model, n: int = 10) -> dict[str, dict[str, list[tuple[str, 
     for label, sign in ((FRONT, 1.0), ("back-office", -1.0)):
         best = np.argsort(-sign * office)[:n]
         out["office"][label] = [(names[int(cols[i])], float(office[i])) for i in best]
+    if model.mixed_coef is not None:
+        mixed = model.mixed_coef[0, cols]
+        out["mixed"] = {"mixed": [(names[int(cols[i])], float(mixed[i])) for i in np.argsort(-mixed)[:n]]}
     for k, function in enumerate(model.function_classes):
         weights = model.function_coef[k, cols]
         best = np.argsort(-weights)[:n]

@@ -1,9 +1,16 @@
 """The trained classifier as plain arrays: load, save and predict without scikit-learn.
 
 A :class:`Model` holds the TF-IDF vocabularies and the logistic-regression weights
-for the office (with its calibration) and the function. Its predictions never
-contradict the policy: the function shown is the most likely function *of the
-office shown*.
+for the office (with its calibration), the function and, optionally, a mixed-task
+detector. Its predictions never contradict the policy: the function shown is the
+most likely function *of the office shown*.
+
+The office probability is a two-part mixture. The detector says how likely the
+text is a task the policy calls mixed (talking to the customer *and* processing,
+"handle customer refunds"), and such a task is front-office half the time:
+``P(front) = 0.5 * P(mixed) + (1 - P(mixed)) * P(front | clear)``. So mixed wording
+comes out near 0.5 and is flagged for review, while clear wording keeps the office
+model's calibrated probability.
 
 Example:
     >>> from bpo_classify import load_model
@@ -76,6 +83,9 @@ class Model:
     function_coef: np.ndarray  # (n_functions, n_features)
     function_intercept: np.ndarray  # (n_functions,)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Mixed-task detector (1, n_features) and (1,): positive pushes towards "mixed"; None: no detector.
+    mixed_coef: np.ndarray | None = None
+    mixed_intercept: np.ndarray | None = None
 
     @property
     def threshold(self) -> float:
@@ -88,23 +98,45 @@ class Model:
         return [b.description for b in self.blocks if self.office_coef[0, b.columns].any()]
 
     # -- probabilities -------------------------------------------------------------
+    @property
+    def _heads(self) -> int:
+        """Score columns before the functions': office, and the detector when there is one."""
+        return 1 if self.mixed_coef is None else 2
+
     def office_scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Uncalibrated office decision values (log-odds of front-office)."""
+        """Uncalibrated office decision values (log-odds of front-office for a clear task)."""
         _check_batch(texts)
         return self._scores(texts)[:, 0]
 
+    def mixed_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probability that each text is a task the policy calls mixed (zeros without a detector)."""
+        _check_batch(texts)
+        return self._mixed(self._scores(texts))
+
     def front_office_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Calibrated probability that each text is front-office work."""
-        a, b = self.calibration
-        return _sigmoid(a * self.office_scores(texts) + b)
+        """Probability that each text is front-office work (calibrated, mixed tasks near 0.5)."""
+        _check_batch(texts)
+        return self._front(self._scores(texts))
 
     def function_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability of each function (columns in ``function_classes`` order)."""
         _check_batch(texts)
-        return _softmax(self._scores(texts)[:, 1:])
+        return _softmax(self._scores(texts)[:, self._heads :])
+
+    def _mixed(self, scores: np.ndarray) -> np.ndarray:
+        return np.zeros(len(scores)) if self.mixed_coef is None else _sigmoid(scores[:, 1])
+
+    def _front(self, scores: np.ndarray) -> np.ndarray:
+        """P(front-office) from the score columns: the calibrated office model, mixed with 0.5 by the detector."""
+        a, b = self.calibration
+        clear = _sigmoid(a * scores[:, 0] + b)
+        if self.mixed_coef is None:
+            return clear
+        mixed = self._mixed(scores)
+        return 0.5 * mixed + (1.0 - mixed) * clear
 
     def _scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Office and function decision values side by side, ``(n, 1 + n_functions)``, from one pass.
+        """Office, detector (if any) and function decision values side by side, from one pass.
 
         The :class:`~bpo_classify.features.LinearScorer` is kept on the model: it
         remembers the words it has analysed, so later batches are faster. A text's
@@ -115,8 +147,12 @@ class Model:
             with _SCORER_LOCK:  # threads sharing a model share one scorer
                 scorer = self.__dict__.get("_scorer")
                 if scorer is None:
-                    coef = np.vstack([self.office_coef, self.function_coef])
-                    intercept = np.concatenate([self.office_intercept, self.function_intercept])
+                    heads = [(self.office_coef, self.office_intercept)]
+                    if self.mixed_coef is not None:
+                        heads.append((self.mixed_coef, self.mixed_intercept))
+                    heads.append((self.function_coef, self.function_intercept))
+                    coef = np.vstack([c for c, _ in heads])
+                    intercept = np.concatenate([i for _, i in heads])
                     scorer = self.__dict__["_scorer"] = LinearScorer(self.blocks, coef, intercept)
         return scorer.scores(texts)
 
@@ -145,9 +181,8 @@ class Model:
             # Score each distinct text once (exports repeat lines a lot), then spread back.
             unique = list(dict.fromkeys(batch))
             scores = self._scores(unique)
-            a, b = self.calibration
-            front = _sigmoid(a * scores[:, 0] + b)
-            fprob = _softmax(scores[:, 1:])
+            front = self._front(scores)
+            fprob = _softmax(scores[:, self._heads :])
             is_front = front >= 0.5
             # Restrict the function to the office shown, then report the joint
             # probability P(office) * P(function | office) so it never overstates.
@@ -230,6 +265,9 @@ def save_model(model: Model, path: Path | str) -> None:
         "function_coef": model.function_coef,
         "function_intercept": model.function_intercept,
     }
+    if model.mixed_coef is not None:
+        arrays["mixed_coef"] = model.mixed_coef
+        arrays["mixed_intercept"] = model.mixed_intercept
     blocks = []
     for i, block in enumerate(model.blocks):
         terms = sorted(block.vocabulary, key=block.vocabulary.__getitem__)
@@ -272,9 +310,16 @@ def load_model(path: Path | str | None = None) -> Model:
             function_coef=arrays["function_coef"],
             function_intercept=arrays["function_intercept"],
             metadata=header.get("metadata", {}),
+            # Format 1 files have no detector.
+            mixed_coef=arrays.get("mixed_coef"),
+            mixed_intercept=arrays.get("mixed_intercept"),
         )
         if model.office_coef.shape != (1, offset) or model.function_coef.shape != (len(model.function_classes), offset):
             raise ValueError("weights do not match the vocabulary")
+        if (model.mixed_coef is None) != (model.mixed_intercept is None) or (
+            model.mixed_coef is not None and (model.mixed_coef.shape != (1, offset) or model.mixed_intercept.shape != (1,))
+        ):
+            raise ValueError("mixed-task detector does not match the vocabulary")
         if not set(model.function_classes) <= set(FUNCTION_OFFICE):
             raise ValueError("unknown function labels")
     except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:

@@ -36,7 +36,9 @@ from .atomic import atomic_output
 from .errors import ModelFileError
 
 MAGIC = b"BPOCLASSIFY\x01"
-FORMAT_VERSION = 1
+#: 2 added the mixed-task detector's arrays; a format 1 file (no detector) still loads,
+#: while an older bpo-classify refuses a format 2 file instead of ignoring the detector.
+FORMAT_VERSION = 2
 _DIGEST = 32
 _LENGTH = struct.Struct("<Q")
 _PREFIX = len(MAGIC) + _DIGEST + _LENGTH.size

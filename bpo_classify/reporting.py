@@ -52,6 +52,14 @@ def format_evaluation(ev: dict[str, Any], markdown: bool = False) -> list[str]:
     for b in office["calibration"]["bins"]:
         rows.append([f"{b['low']:.1f}-{b['high']:.1f}", str(b["rows"]), f"{b['confidence']:.3f}", f"{b['accuracy']:.3f}"])
     lines += ["reliability (office):", ""] + _table(rows, markdown) + [""]
+    if "mixed" in ev:
+        m = ev["mixed"]
+        lines += [
+            f"mixed tasks, each scored by a fold's model that did not see it ({m['rows']} rows): "
+            f"{_pct(m['flagged'])} flagged for review, {_pct(m['near_half'])} with P(front-office) "
+            f"within 0.3-0.7, median |P - 0.5| {m['median_distance']:.2f}",
+            "",
+        ]
     return lines
 
 

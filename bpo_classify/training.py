@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 
 from . import __version__
@@ -42,12 +43,17 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "char_ngrams": (2, 5),
     "char_min_df": 2,
     # The office is decided from single words only. Word pairs and character n-grams fit
-    # the corpus's own phrasing better (cross-validated office macro-F1 +0.007) but carry
-    # over worse to other people's wording (external file -0.020, README "Evaluation");
+    # the corpus's own phrasing better (cross-validated office macro-F1 +0.012) but carry
+    # over worse to other people's wording (external file -0.016, README "Evaluation");
     # the function uses every block.
     "office_blocks": ("word",),
     "office_C": 10.0,
     "function_C": 10.0,
+    # The mixed-task detector (fitted when there are mixed tasks): mixed texts against the
+    # corpus, on the office model's columns, without class weights, so that its probability
+    # keeps the corpus's low share of mixed tasks and clear wording is left alone.
+    "mixed_detector": True,
+    "mixed_C": 10.0,
     # The needs-review threshold is the lowest that reaches this accuracy on the
     # unflagged out-of-fold rows (see choose_threshold).
     "review_target_accuracy": 0.99,
@@ -101,15 +107,16 @@ class FittedPipeline:
     office: LogisticRegression
     function: LogisticRegression
     calibration: tuple[float, float]
-    #: The feature columns the office model reads (see ``office_blocks``).
+    #: The feature columns the office model (and the mixed-task detector) read (see ``office_blocks``).
     office_columns: np.ndarray
-    #: Calibrated out-of-fold P(front-office) of the training rows (None without calibration).
+    #: The mixed-task detector: P(the policy calls the text mixed); None without mixed tasks.
+    mixed: LogisticRegression | None = None
+    #: Out-of-fold P(front-office) of the training rows (None without calibration).
     oof_front_proba: np.ndarray | None = None
 
     def front_office_proba(self, texts: Sequence[str]) -> np.ndarray:
-        a, b = self.calibration
-        scores = self.office.decision_function(self.features.transform(texts)[:, self.office_columns])
-        return 1.0 / (1.0 + np.exp(-(a * scores + b)))
+        X = self.features.transform(texts)[:, self.office_columns]
+        return front_office_mixture(self.office.decision_function(X), self.calibration, self.mixed, X)
 
     def function_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.function.predict_proba(self.features.transform(texts))
@@ -122,6 +129,11 @@ class FittedPipeline:
         # Columns the office model does not read weigh zero for it.
         office_coef = np.zeros((1, offset))
         office_coef[:, self.office_columns] = self.office.coef_
+        mixed_coef = mixed_intercept = None
+        if self.mixed is not None:
+            mixed_coef = np.zeros((1, offset))
+            mixed_coef[:, self.office_columns] = self.mixed.coef_
+            mixed_intercept = self.mixed.intercept_.copy()
         return Model(
             blocks=blocks,
             office_coef=office_coef,
@@ -131,7 +143,19 @@ class FittedPipeline:
             function_coef=self.function.coef_.copy(),
             function_intercept=self.function.intercept_.copy(),
             metadata=metadata,
+            mixed_coef=mixed_coef,
+            mixed_intercept=mixed_intercept,
         )
+
+
+def front_office_mixture(office_scores: np.ndarray, calibration: tuple[float, float], mixed: LogisticRegression | None, X: Any) -> np.ndarray:
+    """``0.5 * P(mixed) + (1 - P(mixed)) * P(front | clear)``, as :class:`Model` computes it (scikit-learn side)."""
+    a, b = calibration
+    clear = 1.0 / (1.0 + np.exp(-(a * office_scores + b)))
+    if mixed is None:
+        return clear
+    p_mixed = mixed.predict_proba(X)[:, 1]
+    return 0.5 * p_mixed + (1.0 - p_mixed) * clear
 
 
 def fit_pipeline(
@@ -141,19 +165,32 @@ def fit_pipeline(
     """Fit features, both classifiers and the office calibration on the given rows only.
 
     ``ambiguous`` texts (tasks the policy calls genuinely mixed) train the office
-    model as half front-office, half back-office, so that such wording scores near
-    0.5 instead of being labelled with confidence; they do not train the function.
+    model as half front-office, half back-office, and train the mixed-task detector
+    against the corpus rows, so that such wording scores near 0.5 instead of being
+    labelled with confidence; they do not train the function.
     """
     p = {**DEFAULT_PARAMS, **(params or {})}
     y_front = np.array([o == FRONT for o in offices], dtype=int)
     features = build_features(p)
     X = features.fit_transform(list(texts) + list(ambiguous))
     office, columns = _fit_office(features, X, y_front, len(ambiguous), p, seed)
+    mixed = _fit_mixed(X[:, columns], len(ambiguous), p, seed)
     function = build_classifier(p["function_C"], seed).fit(X[: len(texts)], list(functions))
     calibration, oof = _fit_calibration(texts, y_front, seed, p, calibration_folds, ambiguous)
-    fitted = FittedPipeline(features, office, function, calibration, columns)
+    fitted = FittedPipeline(features, office, function, calibration, columns, mixed)
     fitted.oof_front_proba = oof
     return fitted
+
+
+def _fit_mixed(X: Any, n_ambiguous: int, p: dict[str, Any], seed: int) -> LogisticRegression | None:
+    """The mixed-task detector: the last ``n_ambiguous`` rows of X (mixed) against the others.
+
+    None without mixed rows, or when ``p["mixed_detector"]`` is off.
+    """
+    if not n_ambiguous or not p["mixed_detector"]:
+        return None
+    y = np.r_[np.zeros(X.shape[0] - n_ambiguous, dtype=int), np.ones(n_ambiguous, dtype=int)]
+    return build_classifier(p["mixed_C"], seed).fit(X, y)
 
 
 def _fit_office(
@@ -180,20 +217,30 @@ def _fit_office(
 def _fit_calibration(
     texts: Sequence[str], y: np.ndarray, seed: int, p: dict[str, Any], folds: int, ambiguous: Sequence[str] = ()
 ) -> tuple[float, float]:
-    """Platt scaling fitted on out-of-fold office scores, so it sees scores on unseen rows."""
+    """Platt scaling fitted on out-of-fold office scores, so it sees scores on unseen rows.
+
+    Also returns the out-of-fold P(front-office) as the model computes it (with the
+    mixed-task detector), from which the review threshold is chosen.
+    """
     folds = min(folds, int(np.bincount(y, minlength=2).min()))
     if folds < 2:
         return (1.0, 0.0), None
     scores = np.zeros(len(texts))
+    p_mixed = np.zeros(len(texts))
     texts = np.asarray(texts, dtype=object)
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y):
         feats = build_features(p)
         X = feats.fit_transform(list(texts[tr]) + list(ambiguous))
         clf, columns = _fit_office(feats, X, y[tr], len(ambiguous), p, seed)
-        scores[te] = clf.decision_function(feats.transform(texts[te])[:, columns])
+        X_te = feats.transform(texts[te])[:, columns]
+        scores[te] = clf.decision_function(X_te)
+        mixed = _fit_mixed(X[:, columns], len(ambiguous), p, seed)
+        if mixed is not None:
+            p_mixed[te] = mixed.predict_proba(X_te)[:, 1]
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, None], y)
     a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-    return (a, b), 1.0 / (1.0 + np.exp(-(a * scores + b)))
+    clear = 1.0 / (1.0 + np.exp(-(a * scores + b)))
+    return (a, b), 0.5 * p_mixed + (1.0 - p_mixed) * clear
 
 
 def choose_threshold(front_proba: np.ndarray, y_front: np.ndarray, target: float) -> float:
@@ -225,21 +272,29 @@ def cross_validate(
     """Stratified K-fold scores: each fold's model is fitted without that fold's rows.
 
     Returns accuracy and macro-F1 for office and function, and the out-of-fold
-    predictions (``oof``) for calibration and threshold analysis.
+    predictions (``oof``) for calibration and threshold analysis. The ``ambiguous``
+    (mixed) texts are split into folds too: ``oof["mixed_front_proba"]`` holds each
+    one's P(front-office) from a model that trained on the other folds' mixed texts
+    only, which measures whether unseen mixed wording comes out unsure.
     """
     texts = np.asarray(data.texts, dtype=object)
     functions = np.asarray(data.functions, dtype=object)
     offices = np.asarray(data.offices, dtype=object)
+    mixed = np.asarray(list(ambiguous), dtype=object)
     front = np.zeros(len(texts))
+    mixed_front = np.full(len(mixed), np.nan)
     fn_pred = np.empty(len(texts), dtype=object)
-    fn_proba = np.zeros((len(texts), 0))
     splitter = StratifiedKFold(cv, shuffle=True, random_state=seed)
+    # Too few mixed texts to hold any out: every fold trains on all of them, none is scored.
+    mixed_folds = KFold(cv, shuffle=True, random_state=seed).split(mixed) if len(mixed) >= cv else itertools.repeat((np.arange(len(mixed)), np.arange(0)))
     fold_of = np.zeros(len(texts), dtype=int)
-    for k, (tr, te) in enumerate(splitter.split(texts, functions)):
-        fitted = fit_pipeline(texts[tr], offices[tr], functions[tr], seed=seed, params=params, ambiguous=ambiguous)
+    for k, ((tr, te), (mixed_tr, mixed_te)) in enumerate(zip(splitter.split(texts, functions), mixed_folds)):
+        fitted = fit_pipeline(texts[tr], offices[tr], functions[tr], seed=seed, params=params, ambiguous=mixed[mixed_tr])
         model = fitted.to_model({})
         cols = model.predict_columns(list(texts[te]), threshold=0.5)
         front[te] = model.front_office_proba(list(texts[te]))
+        if len(mixed_te):
+            mixed_front[mixed_te] = model.front_office_proba(list(mixed[mixed_te]))
         fn_pred[te] = cols.function
         fold_of[te] = k
     office_pred = np.where(front >= 0.5, FRONT, "back-office")
@@ -255,7 +310,7 @@ def cross_validate(
             "accuracy": float(accuracy_score(functions, fn_pred.astype(str))),
             "macro_f1": float(f1_score(functions, fn_pred.astype(str), average="macro")),
         },
-        "oof": {"front_proba": front, "function": fn_pred, "fold": fold_of},
+        "oof": {"front_proba": front, "function": fn_pred, "fold": fold_of, "mixed_front_proba": mixed_front[~np.isnan(mixed_front)]},
     }
 
 

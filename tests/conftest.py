@@ -66,11 +66,19 @@ def small_csv(small_corpus: LabelledData, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(scope="session")
-def small_training(small_corpus: LabelledData):
-    """A model trained on the small corpus, with its scikit-learn reference pipeline."""
+def small_mixed() -> list[str]:
+    """The first 60 bundled mixed tasks: enough to train a mixed-task detector."""
+    from bpo_classify.corpus import load_ambiguous
+
+    return load_ambiguous()[:60]
+
+
+@pytest.fixture(scope="session")
+def small_training(small_corpus: LabelledData, small_mixed: list[str]):
+    """A model (with a mixed-task detector) trained on the small corpus, with its scikit-learn reference pipeline."""
     from bpo_classify.training import train
 
-    return train(small_corpus, seed=0, cv=0)
+    return train(small_corpus, seed=0, cv=0, ambiguous=small_mixed)
 
 
 @pytest.fixture

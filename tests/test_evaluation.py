@@ -39,6 +39,19 @@ def test_json_schema_is_stable(runner, tmp_path):
     assert ev["office"]["accuracy"] == 1.0
 
 
+def test_cross_validation_reports_held_out_mixed_tasks(small_corpus, small_mixed):
+    """With mixed tasks, cross-validation adds a `mixed` block whose shares agree with the scores."""
+    from bpo_classify.evaluation import cross_validated
+
+    result, oof = cross_validated(small_corpus, cv=3, seed=0, threshold=0.9, ambiguous=small_mixed)
+    mixed = result["mixed"]
+    assert _keys(mixed) == ["flagged", "median_distance", "near_half", "rows"]
+    p = oof["mixed_front_proba"]
+    assert mixed["rows"] == 60
+    assert mixed["flagged"] == pytest.approx(np.mean(np.maximum(p, 1 - p) < 0.9))
+    assert mixed["median_distance"] == pytest.approx(np.median(np.abs(p - 0.5)))
+
+
 def test_metrics_match_sklearn():
     """Accuracy, macro-F1 and Brier agree with scikit-learn on a mixed example."""
     from sklearn.metrics import accuracy_score, brier_score_loss, f1_score

@@ -11,14 +11,42 @@ from bpo_classify.cli import cli
 from bpo_classify.explain import explain, top_terms
 
 
-@pytest.mark.parametrize("text", ["process invoices", "answer live chat inquiries", "update customer addresses in the CRM", "KYC refresh - high risk accts"])
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+@pytest.mark.parametrize("text", ["process invoices", "answer live chat inquiries", "update customer addresses in the CRM", "KYC refresh - high risk accts", "handle customer refunds"])
 def test_contributions_add_up_to_the_probability(model, text):
-    """Intercept plus contributions is exactly the calibrated office log-odds shown."""
+    """Each part's intercept plus contributions is exactly its log-odds, and the parts combine into the probability shown."""
     e = explain(model, text)
     front = e.office_confidence if e.office == "front-office" else 1 - e.office_confidence
-    total = e.intercept + sum(c.contribution for c in e.terms)
-    assert total == pytest.approx(math.log(front / (1 - front)), abs=1e-6)
+    assert e.intercept + sum(c.contribution for c in e.terms) == pytest.approx(_logit(e.clear_front_probability), abs=1e-6)
+    assert e.mixed_intercept + sum(c.contribution for c in e.mixed_terms) == pytest.approx(_logit(e.mixed_probability), abs=1e-6)
+    assert 0.5 * e.mixed_probability + (1 - e.mixed_probability) * e.clear_front_probability == pytest.approx(front, abs=1e-9)
     assert e.runner_up_function not in (None, e.function)
+
+
+def test_without_a_detector_the_terms_add_up_to_the_probability(small_corpus):
+    """A model trained without mixed tasks has no detector; its office terms alone give the probability."""
+    from bpo_classify.training import train
+
+    model = train(small_corpus, seed=0, cv=0).model
+    assert model.mixed_coef is None
+    e = explain(model, "reconcile vendor statements")
+    assert e.mixed_probability is None and e.mixed_terms == []
+    assert e.intercept + sum(c.contribution for c in e.terms) == pytest.approx(_logit(1 - e.office_confidence), abs=1e-6)
+
+
+def test_mixed_task_is_near_half_and_flagged(model, runner):
+    """The policy's own mixed example (not in the mixed-task set) comes out unsure and needs review."""
+    from bpo_classify.corpus import load_ambiguous
+
+    assert "handle customer refunds" not in {t.lower() for t in load_ambiguous()}
+    p = model.predict(["handle customer refunds"])[0]
+    assert p.needs_review and p.office_confidence < 0.7
+    out = runner.invoke(cli, ["explain", "handle customer refunds", "--top", "3"], catch_exceptions=False)
+    assert out.exit_code == 0
+    assert "P(mixed) = " in out.output and "P(front-office) = 0.5 x " in out.output
 
 
 def test_explain_cli_text_and_json(runner):
@@ -39,9 +67,11 @@ def test_top_terms(model, runner):
     assert all(w > 0 for _, w in terms["office"]["front-office"])
     assert all(w < 0 for _, w in terms["office"]["back-office"])
     assert set(terms["function"]) == set(model.function_classes)
+    assert all(w > 0 for _, w in terms["mixed"]["mixed"])
     assert any(t == "payroll" for t, _ in terms["function"]["payroll"])
     out = runner.invoke(cli, ["info", "--top-terms", "3"], catch_exceptions=False)
     assert "strongest terms by office" in out.output and "payroll" in out.output
+    assert "strongest terms by mixed-task detector" in out.output
 
 
 def test_model_card_and_plots(small_training, tmp_path):

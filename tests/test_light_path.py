@@ -26,6 +26,7 @@ def test_probabilities_match_sklearn(small_training, corpus):
     """Office and function probabilities agree with scikit-learn to 1e-9 on the corpus, odd strings and the external file."""
     texts = _texts(corpus)
     model, reference = small_training.model, small_training.pipeline
+    assert model.mixed_coef is not None  # the mixed-task detector is part of what must match
     np.testing.assert_allclose(model.front_office_proba(texts), reference.front_office_proba(texts), rtol=0, atol=1e-9)
     np.testing.assert_allclose(model.function_proba(texts), reference.function_proba(texts), rtol=0, atol=1e-9)
 

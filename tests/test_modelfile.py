@@ -79,20 +79,55 @@ def test_truncated_and_bit_flipped_files_are_corrupt(tmp_path):
             load_model(path)
 
 
-def test_newer_format_asks_to_upgrade(tmp_path, runner):
-    """A file from a newer format version names the version that made it and says to upgrade."""
-    path = tmp_path / "new.bpoc"
-    write_model_file(path, {"metadata": {"package_version": "9.1"}}, {})
+def _set_format_version(path, version):
+    """Rewrite a model file's header with another format version (and a valid checksum)."""
+    import hashlib
+
     raw = path.read_bytes()
     (hlen,) = struct.unpack_from("<Q", raw, len(MAGIC) + 32)
     start = len(MAGIC) + 32 + 8
     header = json.loads(raw[start : start + hlen])
-    header["format_version"] = 99
+    header["format_version"] = version
     new_header = json.dumps(header).encode()
-    import hashlib
-
     body = struct.pack("<Q", len(new_header)) + new_header + raw[start + hlen :]
     path.write_bytes(MAGIC + hashlib.sha256(body).digest() + body)
+
+
+def test_format_1_file_without_detector_still_loads(tmp_path, small_corpus):
+    """A model file from before the mixed-task detector (format 1) loads and predicts as it did."""
+    from bpo_classify.training import train
+
+    model = train(small_corpus, seed=0, cv=0).model
+    path = tmp_path / "old.bpoc"
+    save_model(model, path)
+    _set_format_version(path, 1)
+    old = load_model(path)
+    assert old.mixed_coef is None
+    texts = ["process invoices", "handle customer refunds"]
+    assert old.front_office_proba(texts).tolist() == model.front_office_proba(texts).tolist()
+
+
+def test_detector_that_does_not_fit_the_vocabulary_is_corrupt(tmp_path, small_training):
+    """Detector weights of the wrong width are refused as corrupt, not used."""
+    header, arrays = read_model_file(_saved(small_training.model, tmp_path))
+    arrays["mixed_coef"] = arrays["mixed_coef"][:, :-1]
+    path = tmp_path / "bad.bpoc"
+    write_model_file(path, {k: v for k, v in header.items() if not k.startswith("format")}, arrays)
+    with pytest.raises(ModelFileError, match="mixed-task detector does not match"):
+        load_model(path)
+
+
+def _saved(model, tmp_path):
+    path = tmp_path / "good.bpoc"
+    save_model(model, path)
+    return path
+
+
+def test_newer_format_asks_to_upgrade(tmp_path, runner):
+    """A file from a newer format version names the version that made it and says to upgrade."""
+    path = tmp_path / "new.bpoc"
+    write_model_file(path, {"metadata": {"package_version": "9.1"}}, {})
+    _set_format_version(path, 99)
     result = runner.invoke(cli, ["info", "--model", str(path)])
     assert result.exit_code == 1
     assert "made by a newer bpo-classify 9.1" in result.output and "upgrade" in result.output

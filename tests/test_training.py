@@ -11,15 +11,16 @@ from bpo_classify.model import load_model, save_model
 from bpo_classify.training import cross_validate, train
 
 
-def test_same_data_and_seed_same_model(small_corpus, small_training, tmp_path, monkeypatch):
+def test_same_data_and_seed_same_model(small_corpus, small_mixed, small_training, tmp_path, monkeypatch):
     """Training twice with the same data and seed gives identical weights and predictions."""
-    again = train(small_corpus, seed=0, cv=0)
+    again = train(small_corpus, seed=0, cv=0, ambiguous=small_mixed)
     a, b = small_training.model, again.model
     assert np.array_equal(a.office_coef, b.office_coef) and np.array_equal(a.function_coef, b.function_coef)
+    assert a.mixed_coef is not None and np.array_equal(a.mixed_coef, b.mixed_coef)
     assert a.calibration == b.calibration
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
-    save_model(train(small_corpus, seed=0, cv=0).model, tmp_path / "1.bpoc")
-    save_model(train(small_corpus, seed=0, cv=0).model, tmp_path / "2.bpoc")
+    save_model(train(small_corpus, seed=0, cv=0, ambiguous=small_mixed).model, tmp_path / "1.bpoc")
+    save_model(train(small_corpus, seed=0, cv=0, ambiguous=small_mixed).model, tmp_path / "2.bpoc")
     assert (tmp_path / "1.bpoc").read_bytes() == (tmp_path / "2.bpoc").read_bytes()
 
 
@@ -65,6 +66,51 @@ def test_cross_validation_never_scores_seen_rows(small_corpus, monkeypatch):
         assert not trained_on & scored
     assert set().union(*(s for _, s in seen)) == set(small_corpus.texts)
     assert 0.5 < result["office"]["accuracy"] <= 1.0
+
+
+def test_cross_validation_scores_mixed_texts_with_models_that_did_not_see_them(small_corpus, monkeypatch):
+    """Mixed texts are split into folds as well: each is scored once, by a model trained without it."""
+    import bpo_classify.training as training
+    from bpo_classify.corpus import load_ambiguous
+
+    mixed = load_ambiguous()[:30]
+    folds: list[tuple[set, set]] = []
+    real_fit = training.fit_pipeline
+
+    def spy(texts, offices, functions, *, ambiguous=(), **kwargs):
+        fitted = real_fit(texts, offices, functions, ambiguous=ambiguous, **kwargs)
+        original = fitted.to_model
+
+        def to_model(meta):
+            model = original(meta)
+            real_proba = model.front_office_proba
+
+            def front_office_proba(batch):
+                if set(batch) <= set(mixed):
+                    folds.append((set(ambiguous), set(batch)))
+                return real_proba(batch)
+
+            model.front_office_proba = front_office_proba  # type: ignore[method-assign]
+            return model
+
+        fitted.to_model = to_model  # type: ignore[method-assign]
+        return fitted
+
+    monkeypatch.setattr(training, "fit_pipeline", spy)
+    result = cross_validate(small_corpus, cv=3, seed=0, ambiguous=mixed)
+    assert len(folds) == 3
+    for trained_on, scored in folds:
+        assert scored and not trained_on & scored and len(trained_on) == 20
+    assert set().union(*(s for _, s in folds)) == set(mixed)
+    proba = result["oof"]["mixed_front_proba"]
+    assert len(proba) == 30 and np.all((proba > 0) & (proba < 1))
+
+
+def test_mixed_detector_can_be_switched_off(small_corpus, small_mixed):
+    """params={"mixed_detector": False} trains the office on the mixed tasks but fits no detector."""
+    model = train(small_corpus, seed=0, cv=0, ambiguous=small_mixed, params={"mixed_detector": False}).model
+    assert model.mixed_coef is None and model.metadata["training_data"]["ambiguous_rows"] == 60
+    assert model.mixed_proba(["handle customer refunds"]).tolist() == [0.0]
 
 
 def test_too_few_rows_for_cv_is_explained(small_corpus):
