@@ -6,10 +6,11 @@ load it. Each partition is labelled by :func:`bpo_classify.labeling.format_label
 code the local engine runs, so the added cells are the same strings.
 
 How the model reaches the workers: its ``.bpoc`` bytes (the array-only format, no
-pickled code) are one node of the task graph. Dask sends that node to one worker; any
-other worker that labels a partition fetches it from a worker that has it, once, and
-each worker process loads it once and keeps it in memory for all its partitions. If the
-workers holding it die, Dask recomputes the node from the graph.
+pickled code), about 11 MB. With a ``distributed`` client running when the labelling is
+built, they are scattered once to every worker (a task graph that held them would be
+over distributed's 10 MB large-graph warning); a worker that joins later fetches them
+from one that has them. Without one (a local scheduler), they are one node of the
+graph. Each worker process loads the model once and keeps it for all its partitions.
 
 Example:
     >>> import dask.dataframe as dd, pandas as pd
@@ -166,24 +167,39 @@ def label_dataframe(
 
     ``text_column`` defaults to the only plausible column, as in ``label_csv``. ``model`` is a
     loaded :class:`~bpo_classify.model.Model`, a model file, or ``None`` for the shipped model;
-    its bytes enter the graph once (see the module docstring). The added columns are strings
+    its bytes reach each worker once (see the module docstring). The added columns are strings
     formatted as the local engine writes them (confidences to four decimals, ``true``/``false``);
     a missing or blank text gets empty labels and ``needs_review`` ``true``.
     """
     require_dask()
-    import dask
-    import pandas as pd
-
     header = [str(c) for c in frame.columns if c != _EXTRA]
     text_column = header[choose_text_column(header, text_column, "the Dask DataFrame")]
-    names = added_names(header, prefix)
-    data = model_bytes(model)
+    return _labelled(frame, text_column, added_names(header, prefix), model_bytes(model), threshold)
+
+
+def _labelled(frame: "dd.DataFrame", text_column: str, names: list[str], data: bytes, threshold: float | None) -> "dd.DataFrame":
+    """The lazy labelling of ``frame`` with the model whose file bytes are ``data``."""
+    import pandas as pd
+
     digest = hashlib.sha256(data).hexdigest()
-    shipped = dask.delayed(data, name=f"bpo-classify-model-{digest[:20]}", pure=True)
     meta = frame._meta.drop(columns=[_EXTRA]) if _EXTRA in frame.columns else frame._meta.copy()
     for name in names:
         meta[name] = pd.Series([], index=meta.index[:0], dtype=_string_dtype())
-    return frame.map_partitions(_label_partition, shipped, digest, text_column, names, threshold, meta=meta)
+    return frame.map_partitions(_label_partition, _ship(data, digest), digest, text_column, names, threshold, meta=meta)
+
+
+def _ship(data: bytes, digest: str) -> Any:
+    """The model bytes as an argument of the partition tasks: scattered to every worker of the
+    running ``distributed`` client, or, with none, one node of the task graph."""
+    import dask
+
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):  # no distributed, or no client: a local scheduler
+        return dask.delayed(data, name=f"bpo-classify-model-{digest[:20]}", pure=True)
+    return client.scatter(data, broadcast=True, hash=True)
 
 
 # -- reading files ---------------------------------------------------------------------------
@@ -538,22 +554,29 @@ class LabelJob:
     column chosen and the output directory checked before any cluster is started.
     """
 
-    labelled: "dd.DataFrame"
+    frame: "dd.DataFrame"
     output: str
     fmt: str
     delimiter: str
     names: list[str]
     text_column: str
+    model_data: bytes
+    threshold: float | None = None
     storage_options: dict[str, Any] | None = None
 
     @property
     def partitions(self) -> int:
-        return int(self.labelled.npartitions)
+        return int(self.frame.npartitions)
 
     def run(self) -> tuple[LabelSummary, int]:
-        """Compute on the current Dask scheduler and write the parts; the summary and part count."""
+        """Compute on the current Dask scheduler and write the parts; the summary and part count.
+
+        The labelling is built here, so that the model goes to the workers of the client
+        running now (see :func:`_ship`).
+        """
+        labelled = _labelled(self.frame, self.text_column, self.names, self.model_data, self.threshold)
         summary, parts = write_parts(
-            self.labelled, self.output, fmt=self.fmt, delimiter=self.delimiter, names=self.names,
+            labelled, self.output, fmt=self.fmt, delimiter=self.delimiter, names=self.names,
             storage_options=self.storage_options,
         )
         summary.text_column = self.text_column
@@ -585,9 +608,8 @@ def plan_files(
     frame, delimiter = read_tables(urlpath, encoding=encoding, blocksize=blocksize, storage_options=storage_options)
     header = [str(c) for c in frame.columns if c != _EXTRA]
     chosen = header[choose_text_column(header, text_column, "the input")]
-    labelled = label_dataframe(frame, chosen, model=model, prefix=prefix, threshold=threshold)
-    names = [str(c) for c in labelled.columns[-5:]]
-    return LabelJob(labelled, output, fmt, delimiter, names, chosen, storage_options)
+    names = added_names(header, prefix)
+    return LabelJob(frame, output, fmt, delimiter, names, chosen, model_bytes(model), threshold, storage_options)
 
 
 def label_files(urlpath: str | Sequence[str], output: str, **options: Any) -> tuple[LabelSummary, int]:
