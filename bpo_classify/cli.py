@@ -455,10 +455,14 @@ def explain(text: str, model_path: Path | None, fmt: str, top: int, threshold: f
     )
 
 
+#: How explain marks terms that are not plain words or phrases.
+_KIND_NOTE = {"characters": " (characters)", "opening": " (opening words)"}
+
+
 def _echo_terms(terms: list, intercept: float, top: int, result: str) -> None:  # type: ignore[type-arg]
     """The ``top`` strongest contributions, the rest summed, the intercept and the total."""
     for c in terms[:top]:
-        click.echo(f"  {c.contribution:+7.3f}  {c.term}" + (" (characters)" if c.kind == "characters" else ""))
+        click.echo(f"  {c.contribution:+7.3f}  {c.term}" + _KIND_NOTE.get(c.kind, ""))
     if len(terms) > top:
         more = len(terms) - top
         click.echo(f"  {sum(c.contribution for c in terms[top:]):+7.3f}  ({more} more term{'s' if more > 1 else ''})")

@@ -3,7 +3,8 @@
 For logistic regression the office log-odds is ``intercept + sum(weight_t * coef_t)``
 over the text's TF-IDF terms, so each term's share is exact, not an approximation.
 Character n-grams are summed into the word they come from, so the explanation
-reads in words and phrases; the contributions plus the intercept add up to the
+reads in words and phrases (a word among the first words of the main clause also
+counts in the ``head`` block, shown as an "opening" word); the contributions plus the intercept add up to the
 calibrated log-odds of front-office *if the task is clear*. A model with a
 mixed-task detector is explained the same way for the detector (log-odds of
 "mixed"), and the two combine exactly as the model does:
@@ -35,7 +36,7 @@ class Contribution:
     """A word or phrase and how far it moved the office log-odds (positive: towards front-office)."""
 
     term: str
-    kind: str  # "word", "phrase" (word bigram) or "characters" (char n-grams of one word)
+    kind: str  # "word", "phrase" (word bigram), "characters" (char n-grams of one word) or "opening" (a first word of the main clause)
     contribution: float
 
 
@@ -89,11 +90,12 @@ def _contributions(model: Model, text: str, coef: np.ndarray) -> list[Contributi
         if not len(col):
             continue
         local = {int(c) - block.offset: float(w * coef[c]) for c, w in zip(col, weight)}
-        if block.analyzer == "word":
+        if block.analyzer in ("word", "head"):
             names = {i: t for t, i in block.vocabulary.items() if i in local}
             for i, value in local.items():
                 name = names[i]
-                by_term[(name, "phrase" if " " in name else "word")] += value
+                kind = "opening" if block.analyzer == "head" else "phrase" if " " in name else "word"
+                by_term[(name, kind)] += value
         else:
             # Share each character n-gram's contribution among the words it occurs in.
             per_word = [(w, char_wb_terms(w, block.ngram_range)) for w in text.lower().split()]

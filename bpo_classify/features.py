@@ -11,6 +11,8 @@ Example:
     ['process', 'ap', 'invoices', 'process ap', 'ap invoices']
     >>> char_wb_terms("AP", (2, 3))
     [' a', 'ap', 'p ', ' ap', 'ap ']
+    >>> head_terms("Answer questions from vendors, such as ...", 4)
+    ['answer', 'questions', 'from', 'vendors']
 """
 
 from __future__ import annotations
@@ -55,6 +57,20 @@ def char_wb_terms(text: str, ngram_range: tuple[int, int]) -> list[str]:
     return terms
 
 
+#: Where a task's main clause ends: the policy labels a compound task by its first verb
+#: and object (LABELING.md, rule 9), and what follows (a "such as" list, a means, a
+#: purpose) often names other parties or systems. Matched on lower-cased text.
+HEAD_BREAK = re.compile(
+    r",|;|:|\(| - | such as | including | using | by | so that | in order to | to ensure "
+    r"| to determine | to verify | according to | for example | e\.g\."
+)
+
+
+def head_terms(text: str, words: int) -> list[str]:
+    """The first ``words`` tokens of the text's main clause (what the ``head`` block counts)."""
+    return _tokens(HEAD_BREAK.split(text.lower(), 1)[0])[:words]
+
+
 ANALYZERS: dict[str, Callable[[str, tuple[int, int]], list[str]]] = {
     "word": word_terms,
     "char_wb": char_wb_terms,
@@ -65,7 +81,9 @@ ANALYZERS: dict[str, Callable[[str, tuple[int, int]], list[str]]] = {
 class TfidfBlock:
     """One fitted TF-IDF vectorizer (sublinear tf, smooth idf, L2 norm) as plain data.
 
-    ``offset`` is where its columns start in the concatenated feature space.
+    ``offset`` is where its columns start in the concatenated feature space. The
+    ``head`` analyzer counts the first ``head_words`` words of the main clause
+    (:func:`head_terms`); ``ngram_range`` is then (1, 1).
     """
 
     analyzer: str
@@ -73,12 +91,21 @@ class TfidfBlock:
     vocabulary: dict[str, int]
     idf: np.ndarray
     offset: int
+    head_words: int = 0
 
     @property
     def description(self) -> str:
-        """The block for people: ``word 1-grams``, ``char_wb 2-5-grams``."""
+        """The block for people: ``word 1-grams``, ``char_wb 2-5-grams``, ``first 4 words of the main clause``."""
+        if self.analyzer == "head":
+            return f"first {self.head_words} words of the main clause"
         low, high = self.ngram_range
         return f"{self.analyzer} {low}-grams" if low == high else f"{self.analyzer} {low}-{high}-grams"
+
+    def analyze(self, text: str) -> list[str]:
+        """The block's terms of ``text``, in order (vocabulary or not)."""
+        if self.analyzer == "head":
+            return head_terms(text, self.head_words)
+        return ANALYZERS[self.analyzer](text, self.ngram_range)
 
     @property
     def columns(self) -> slice:
@@ -90,12 +117,11 @@ class TfidfBlock:
 
         Rows are in ascending order, so callers can reduce them with ``np.add.reduceat``.
         """
-        analyze = ANALYZERS[self.analyzer]
         lookup = self.vocabulary.get
         rows: list[int] = []
         cols: list[int] = []
         for r, text in enumerate(texts):
-            found = [c for c in map(lookup, analyze(text, self.ngram_range)) if c is not None]
+            found = [c for c in map(lookup, self.analyze(text)) if c is not None]
             rows += [r] * len(found)
             cols += found
         if not cols:
@@ -154,8 +180,9 @@ class _BlockScorer:
         self.weights = weights[:, block.offset : block.offset + self.n_terms]
         self.char = block.analyzer == "char_wb"
         lo, hi = block.ngram_range
-        #: Word blocks of unigrams and bigrams are scored word by word; longer n-grams term by term.
-        self.per_word = self.char or hi <= 2
+        #: Word blocks of unigrams and bigrams are scored word by word; longer n-grams and the
+        #: head block (whose terms depend on where a word stands) term by term.
+        self.per_word = self.char or (block.analyzer == "word" and hi <= 2)
         #: Bigrams as sorted pairs of token ids: built on the first large batch (see :meth:`_joins`).
         self.pair_keys: np.ndarray | None = None
         self.reset()
@@ -471,12 +498,13 @@ SCORE_BATCH = 1000
 
 
 def _terms(block: _BlockScorer, lowered: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Vocabulary ids of each text's word n-grams, and the text each belongs to (the general case)."""
+    """Vocabulary ids of each text's terms, and the text each belongs to (the general case)."""
     lookup = block.block.vocabulary.get
+    analyze = block.block.analyze
     ids: list[int] = []
     rows: list[int] = []
     for r, text in enumerate(lowered):
-        found = [i for i in map(lookup, word_terms(text, block.block.ngram_range)) if i is not None]
+        found = [i for i in map(lookup, analyze(text)) if i is not None]
         ids += found
         rows += [r] * len(found)
     return np.asarray(ids, dtype=np.int64), np.asarray(rows, dtype=np.int64)

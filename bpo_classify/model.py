@@ -275,7 +275,10 @@ def save_model(model: Model, path: Path | str) -> None:
         # joined UTF-8 buffer is a compact, pickle-free way to store them.
         arrays[f"terms_{i}"] = np.frombuffer("\n".join(terms).encode("utf-8"), dtype=np.uint8)
         arrays[f"idf_{i}"] = block.idf
-        blocks.append({"analyzer": block.analyzer, "ngram_range": list(block.ngram_range), "n_terms": len(terms)})
+        spec = {"analyzer": block.analyzer, "ngram_range": list(block.ngram_range), "n_terms": len(terms)}
+        if block.analyzer == "head":
+            spec["head_words"] = block.head_words
+        blocks.append(spec)
     header = {
         "blocks": blocks,
         "calibration": list(model.calibration),
@@ -294,11 +297,12 @@ def load_model(path: Path | str | None = None) -> Model:
         for i, spec in enumerate(header["blocks"]):
             raw = arrays[f"terms_{i}"].tobytes().decode("utf-8")
             terms = raw.split("\n") if raw else []
-            if len(terms) != spec["n_terms"] or spec["analyzer"] not in ("word", "char_wb"):
+            if len(terms) != spec["n_terms"] or spec["analyzer"] not in ("word", "char_wb", "head"):
                 raise ValueError("vocabulary does not match its header")
+            head_words = int(spec["head_words"]) if spec["analyzer"] == "head" else 0
             vocabulary = dict(zip(terms, range(len(terms))))
             blocks.append(
-                TfidfBlock(spec["analyzer"], tuple(spec["ngram_range"]), vocabulary, arrays[f"idf_{i}"], offset)
+                TfidfBlock(spec["analyzer"], tuple(spec["ngram_range"]), vocabulary, arrays[f"idf_{i}"], offset, head_words)
             )
             offset += len(terms)
         model = Model(

@@ -36,8 +36,8 @@ from .atomic import atomic_output
 from .errors import ModelFileError
 
 MAGIC = b"BPOCLASSIFY\x01"
-#: 2 added the mixed-task detector's arrays; a format 1 file (no detector) still loads,
-#: while an older bpo-classify refuses a format 2 file instead of ignoring the detector.
+#: 2 added the mixed-task detector's arrays and the ``head`` feature block; a format 1 file
+#: still loads, while an older bpo-classify refuses a format 2 file instead of misreading it.
 FORMAT_VERSION = 2
 _DIGEST = 32
 _LENGTH = struct.Struct("<Q")

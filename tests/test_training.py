@@ -128,15 +128,19 @@ def test_shipped_model_metadata_is_current():
 
 
 def test_office_reads_only_the_blocks_it_is_given(small_corpus, small_training):
-    """The office model reads single words only (by default): its explanations name words, and
-    its probabilities do not move when text changes only in what other blocks see."""
+    """The office model reads single words and the main clause's first words (by default): its
+    explanations name those, and its probabilities do not move when text changes only in what
+    other blocks see."""
     from bpo_classify.explain import explain
 
     model = small_training.model
-    assert model.office_blocks == ["word 1-grams"]
-    assert all(c.kind == "word" for c in explain(model, "reconcile the vendor statements").terms)
-    # Same words, other word pairs: the office probability is the same, the function's may differ.
-    a, b = model.front_office_proba(["invoices process vendor", "vendor process invoices"])
+    assert model.office_blocks == ["word 1-grams", "first 4 words of the main clause"]
+    terms = explain(model, "reconcile the vendor statements, such as bank letters").terms
+    assert {c.kind for c in terms} == {"word", "opening"}
+    # Rule 9: only the main clause's first words count as opening words.
+    assert {c.term for c in terms if c.kind == "opening"} <= {"reconcile", "the", "vendor", "statements"}
+    # Same words and opening, other word pairs: the office probability is the same.
+    a, b = model.front_office_proba(["process vendor invoices, then file them", "process vendor invoices, file them then"])
     assert a == pytest.approx(b, abs=1e-12)
     wider = train(small_corpus, seed=0, cv=0, params={"office_blocks": ("word", "word_pairs", "char_wb")}).model
     assert wider.office_blocks == ["word 1-grams", "word 2-grams", "char_wb 2-5-grams"]
