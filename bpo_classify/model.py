@@ -127,13 +127,8 @@ class Model:
         return np.zeros(len(scores)) if self.mixed_coef is None else _sigmoid(scores[:, 1])
 
     def _front(self, scores: np.ndarray) -> np.ndarray:
-        """P(front-office) from the score columns: the calibrated office model, mixed with 0.5 by the detector."""
-        a, b = self.calibration
-        clear = _sigmoid(a * scores[:, 0] + b)
-        if self.mixed_coef is None:
-            return clear
-        mixed = self._mixed(scores)
-        return 0.5 * mixed + (1.0 - mixed) * clear
+        """P(front-office) from the score columns (see :func:`front_office_probability`)."""
+        return front_office_probability(scores[:, 0], self.calibration, None if self.mixed_coef is None else self._mixed(scores))
 
     def _scores(self, texts: Sequence[str]) -> np.ndarray:
         """Office, detector (if any) and function decision values side by side, from one pass.
@@ -220,6 +215,21 @@ class Model:
             )
             for i in range(len(texts))
         ]
+
+
+def front_office_probability(
+    office_scores: np.ndarray, calibration: tuple[float, float], p_mixed: np.ndarray | None = None
+) -> np.ndarray:
+    """P(front-office): the Platt-calibrated office scores, and, with a detector's P(mixed),
+    ``0.5 * P(mixed) + (1 - P(mixed)) * P(front | clear)`` (a mixed task is front half the time).
+
+    Example:
+        >>> front_office_probability(np.array([0.0, 10.0]), (1.0, 0.0), np.array([0.0, 1.0])).tolist()
+        [0.5, 0.5]
+    """
+    a, b = calibration
+    clear = _sigmoid(a * np.asarray(office_scores, dtype=float) + b)
+    return clear if p_mixed is None else 0.5 * p_mixed + (1.0 - p_mixed) * clear
 
 
 def _missing(text: object) -> bool:

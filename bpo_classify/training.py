@@ -33,7 +33,7 @@ from . import __version__
 from .corpus import LabelledData, load_ambiguous, load_labelled
 from .errors import CorpusError
 from .features import TOKEN_PATTERN, TfidfBlock, head_terms
-from .model import DEFAULT_THRESHOLD, Model
+from .model import DEFAULT_THRESHOLD, Model, front_office_probability
 from .policy import FRONT
 
 #: Feature and regularisation settings of the shipped model, chosen on cross-validation
@@ -127,7 +127,8 @@ class FittedPipeline:
 
     def front_office_proba(self, texts: Sequence[str]) -> np.ndarray:
         X = self.features.transform(texts)[:, self.office_columns]
-        return front_office_mixture(self.office.decision_function(X), self.calibration, self.mixed, X)
+        p_mixed = None if self.mixed is None else self.mixed.predict_proba(X)[:, 1]
+        return front_office_probability(self.office.decision_function(X), self.calibration, p_mixed)
 
     def function_proba(self, texts: Sequence[str]) -> np.ndarray:
         return self.function.predict_proba(self.features.transform(texts))
@@ -166,16 +167,6 @@ class FittedPipeline:
             mixed_coef=mixed_coef,
             mixed_intercept=mixed_intercept,
         )
-
-
-def front_office_mixture(office_scores: np.ndarray, calibration: tuple[float, float], mixed: LogisticRegression | None, X: Any) -> np.ndarray:
-    """``0.5 * P(mixed) + (1 - P(mixed)) * P(front | clear)``, as :class:`Model` computes it (scikit-learn side)."""
-    a, b = calibration
-    clear = 1.0 / (1.0 + np.exp(-(a * office_scores + b)))
-    if mixed is None:
-        return clear
-    p_mixed = mixed.predict_proba(X)[:, 1]
-    return 0.5 * p_mixed + (1.0 - p_mixed) * clear
 
 
 def fit_pipeline(
@@ -246,7 +237,7 @@ def _fit_calibration(
     if folds < 2:
         return (1.0, 0.0), None
     scores = np.zeros(len(texts))
-    p_mixed = np.zeros(len(texts))
+    p_mixed: np.ndarray | None = None
     texts = np.asarray(texts, dtype=object)
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y):
         feats = build_features(p)
@@ -256,11 +247,11 @@ def _fit_calibration(
         scores[te] = clf.decision_function(X_te)
         mixed = _fit_mixed(X[:, columns], len(ambiguous), p, seed)
         if mixed is not None:
+            p_mixed = np.zeros(len(texts)) if p_mixed is None else p_mixed
             p_mixed[te] = mixed.predict_proba(X_te)[:, 1]
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, None], y)
     a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-    clear = 1.0 / (1.0 + np.exp(-(a * scores + b)))
-    return (a, b), 0.5 * p_mixed + (1.0 - p_mixed) * clear
+    return (a, b), front_office_probability(scores, (a, b), p_mixed)
 
 
 def choose_threshold(front_proba: np.ndarray, y_front: np.ndarray, target: float) -> float:
