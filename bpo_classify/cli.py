@@ -459,7 +459,7 @@ def explain(text: str, model_path: Path | None, fmt: str, top: int, threshold: f
 _KIND_NOTE = {"characters": " (characters)", "opening": " (opening words)"}
 
 
-def _echo_terms(terms: list, intercept: float, top: int, result: str) -> None:  # type: ignore[type-arg]
+def _echo_terms(terms: Sequence[Any], intercept: float, top: int, result: str) -> None:
     """The ``top`` strongest contributions, the rest summed, the intercept and the total."""
     for c in terms[:top]:
         click.echo(f"  {c.contribution:+7.3f}  {c.term}" + _KIND_NOTE.get(c.kind, ""))

@@ -91,12 +91,14 @@ def mixed_scores(front_proba: Sequence[float], threshold: float) -> dict[str, An
         0.6666666666666666
     """
     p = np.asarray(front_proba, dtype=float)
+    if not len(p):
+        return {"rows": 0, "flagged": 0.0, "median_distance": 0.0, "near_half": 0.0}
     distance = np.abs(p - 0.5)
     return {
         "rows": len(p),
-        "flagged": float(np.mean(np.maximum(p, 1 - p) < threshold)) if len(p) else 0.0,
-        "median_distance": float(np.median(distance)) if len(p) else 0.0,
-        "near_half": float(np.mean(distance <= 0.2)) if len(p) else 0.0,
+        "flagged": float(np.mean(np.maximum(p, 1 - p) < threshold)),
+        "median_distance": float(np.median(distance)),
+        "near_half": float(np.mean(distance <= 0.2)),
     }
 
 

@@ -4,8 +4,8 @@ For logistic regression the office log-odds is ``intercept + sum(weight_t * coef
 over the text's TF-IDF terms, so each term's share is exact, not an approximation.
 Character n-grams are summed into the word they come from, so the explanation
 reads in words and phrases (a word among the first words of the main clause also
-counts in the ``head`` block, shown as an "opening" word); the contributions plus the intercept add up to the
-calibrated log-odds of front-office *if the task is clear*. A model with a
+counts in the ``head`` block, shown as an "opening" word); the contributions plus
+the intercept add up to the calibrated log-odds of front-office *if the task is clear*. A model with a
 mixed-task detector is explained the same way for the detector (log-odds of
 "mixed"), and the two combine exactly as the model does:
 ``P(front) = 0.5 * P(mixed) + (1 - P(mixed)) * P(front | clear)``.
@@ -33,7 +33,7 @@ from .policy import FRONT
 
 @dataclass(frozen=True)
 class Contribution:
-    """A word or phrase and how far it moved the office log-odds (positive: towards front-office)."""
+    """A word or phrase and how far it moved its part's log-odds (positive: towards front-office, or towards mixed)."""
 
     term: str
     kind: str  # "word", "phrase" (word bigram), "characters" (char n-grams of one word) or "opening" (a first word of the main clause)
@@ -84,7 +84,7 @@ def _contributions(model: Model, text: str, coef: np.ndarray) -> list[Contributi
     """Each word/phrase's share of ``X @ coef`` for ``text``, strongest first."""
     by_term: dict[tuple[str, str], float] = defaultdict(float)
     for block in model.blocks:
-        if not coef[block.columns].any():  # a block the office model does not read
+        if not coef[block.columns].any():  # a block this part of the model does not read
             continue
         row, col, weight = block.sparse_rows([text])
         if not len(col):
@@ -121,16 +121,20 @@ def explain(model: Model, text: str, threshold: float | None = None) -> Explanat
     terms, intercept = term_contributions(model, text)
     proba = model.function_proba([text])[0]
     order = [i for i in np.argsort(-proba) if model.function_classes[i] != prediction.function]
-    clear = 1.0 / (1.0 + math.exp(-(intercept + sum(c.contribution for c in terms))))
     mixed_terms, mixed_intercept, p_mixed = [], None, None
     if model.mixed_coef is not None:
         mixed_terms, mixed_intercept = mixed_contributions(model, text)
-        p_mixed = float(model.mixed_proba([text])[0])
+        p_mixed = _probability(mixed_terms, mixed_intercept)
     return Explanation(
         text, prediction.office, prediction.office_confidence, prediction.function,
         prediction.function_confidence, model.function_classes[order[0]], float(proba[order[0]]),
-        intercept, terms, clear, p_mixed, mixed_intercept, mixed_terms,
+        intercept, terms, _probability(terms, intercept), p_mixed, mixed_intercept, mixed_terms,
     )
+
+
+def _probability(terms: list[Contribution], intercept: float) -> float:
+    """The probability that contributions and intercept, as log-odds, stand for."""
+    return 1.0 / (1.0 + math.exp(-(intercept + sum(c.contribution for c in terms))))
 
 
 def top_terms(model: Model, n: int = 10) -> dict[str, dict[str, list[tuple[str, float]]]]:
