@@ -48,6 +48,13 @@ def format_evaluation(ev: dict[str, Any], markdown: bool = False) -> list[str]:
     for t in office["threshold_tradeoff"]:
         rows.append([f"{t['threshold']:.2f}", _pct(t["flagged"]), _pct(t["accuracy_unflagged"])])
     lines += ["review threshold trade-off (office):", ""] + _table(rows, markdown) + [""]
+    at = office.get("at_threshold")
+    if at:
+        lines += [
+            f"at the model's review threshold, {at['threshold']:.2f}: {_pct(at['flagged'])} flagged, "
+            f"{_pct(at['accuracy_unflagged'])} right on the rest",
+            "",
+        ]
     rows = [["confidence bin", "rows", "mean confidence", "accuracy"]]
     for b in office["calibration"]["bins"]:
         rows.append([f"{b['low']:.1f}-{b['high']:.1f}", str(b["rows"]), f"{b['confidence']:.3f}", f"{b['accuracy']:.3f}"])

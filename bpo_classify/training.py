@@ -61,8 +61,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "mixed_detector": True,
     "mixed_C": 10.0,
     # The needs-review threshold is the lowest that reaches this accuracy on the
-    # unflagged out-of-fold rows (see choose_threshold).
-    "review_target_accuracy": 0.99,
+    # unflagged out-of-fold rows (see choose_threshold). The goal for users is 97% on
+    # rows nobody reviews; text unlike the corpus loses about a point and a half at the
+    # same threshold (README "Evaluation"), so the target keeps that margin.
+    "review_target_accuracy": 0.985,
 }
 
 

@@ -84,3 +84,14 @@ def test_external_file_scores(model):
     ev = report["evaluations"][0]
     assert ev["office"]["rows"] == 615 and 0 < ev["function"]["rows"] < 615
     assert ev["office"]["macro_f1"] > 0.5
+
+
+def test_report_says_where_the_models_threshold_lands():
+    """Text and Markdown reports state the share flagged and the accuracy at the model's own threshold."""
+    from bpo_classify.evaluation import score
+    from bpo_classify.reporting import format_report
+
+    truth = ["front-office", "back-office", "back-office", "front-office"]
+    ev = {"name": "demo", **score(truth, [0.95, 0.1, 0.7, 0.4], ["sales", "payroll", "payroll", "sales"], ["sales", "payroll", "sales", "payroll"], threshold=0.8)}
+    for fmt in ("text", "markdown"):
+        assert "at the model's review threshold, 0.80: 50.0% flagged, 100.0% right on the rest" in format_report({"evaluations": [ev]}, fmt)
