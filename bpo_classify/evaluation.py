@@ -116,11 +116,7 @@ def score(
     office["calibration"] = calibration(correct, confidence)
     office["threshold_tradeoff"] = threshold_tradeoff(correct, confidence)
     if threshold is not None:
-        keep = confidence >= threshold
-        office["at_threshold"] = {
-            "threshold": threshold, "flagged": float(1 - keep.mean()),
-            "accuracy_unflagged": float(correct[keep].mean()) if keep.any() else None,
-        }
+        office["at_threshold"] = threshold_tradeoff(correct, confidence, (threshold,))[0]
     pairs = [(t, p) for t, p in zip(functions, predicted_functions) if t]
     present = sorted({t for t, _ in pairs}) or list(FUNCTIONS)
     function = _per_class([t for t, _ in pairs], [p or "" for _, p in pairs], present)
