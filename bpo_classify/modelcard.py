@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .evaluation import INTERVAL_LEVEL, RESAMPLES
 from .model import Model
 from .reporting import format_evaluation
 
@@ -75,6 +76,9 @@ def model_card(model: Model, report: dict[str, Any], failures: Sequence[dict[str
         "",
         "Every figure below comes from `bpo-classify evaluate` on rows the scored model never saw:",
         "cross-validation refits the model on each fold; the external file is never trained on.",
+        f"The intervals are {100 * INTERVAL_LEVEL:.0f}% percentile bootstrap intervals over the rows scored ({RESAMPLES:,} resamples,",
+        "fixed seed): how far a figure could move on another sample of rows like these, not how",
+        "much it depends on the training data.",
         "",
     ]
     for ev in report["evaluations"]:

@@ -25,17 +25,35 @@ def _table(rows: list[list[str]], markdown: bool) -> list[str]:
     return ["  " + "  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))) for r in rows]
 
 
+def _intervals(office: dict[str, Any], function: dict[str, Any]) -> list[str]:
+    """The bootstrap intervals of accuracy and macro-F1 (see ``evaluation.bootstrap_interval``)."""
+    def spans(block: dict[str, Any]) -> str:
+        (a, b), (c, d) = block["accuracy"], block["macro_f1"]
+        return f"accuracy {a:.3f}-{b:.3f}  macro-F1 {c:.3f}-{d:.3f}"
+
+    return [
+        f"{100 * office['level']:.0f}% intervals, bootstrap over these rows:",
+        f"  office:   {spans(office)}",
+        f"  function: {spans(function)}",
+    ]
+
+
 def format_evaluation(ev: dict[str, Any], markdown: bool = False) -> list[str]:
     """Lines describing one evaluation (one data set)."""
     office, function = ev["office"], ev["function"]
     h = "### " if markdown else "== "
     lines = [f"{h}{ev['name']} ({office['rows']} rows; function scored on {function['rows']})", ""]
-    lines.append(
+    summary = [
         f"office:   accuracy {office['accuracy']:.3f}  macro-F1 {office['macro_f1']:.3f}  "
-        f"Brier {office['brier']:.3f}  ECE {office['calibration']['ece']:.3f}"
-    )
-    lines.append(f"function: accuracy {function['accuracy']:.3f}  macro-F1 {function['macro_f1']:.3f}")
-    lines.append("")
+        f"Brier {office['brier']:.3f}  ECE {office['calibration']['ece']:.3f}",
+        f"function: accuracy {function['accuracy']:.3f}  macro-F1 {function['macro_f1']:.3f}",
+    ]
+    if "interval" in office:
+        summary += _intervals(office["interval"], function["interval"])
+    if markdown:
+        # A list, or Markdown would run the lines together into one paragraph.
+        summary = [("  - " if line.startswith(" ") else "- ") + line.strip() for line in summary]
+    lines += summary + [""]
     for name, block in (("office", office), ("function", function)):
         rows = [[name, "precision", "recall", "F1", "support"]]
         for label, s in block["per_class"].items():

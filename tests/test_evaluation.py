@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bpo_classify.cli import cli
-from bpo_classify.evaluation import SCHEMA, calibration, score, threshold_tradeoff
+from bpo_classify.evaluation import SCHEMA, _per_class, bootstrap_interval, calibration, resampled_scores, score, threshold_tradeoff
 from conftest import EXTERNAL, write_csv
 
 
@@ -31,8 +31,9 @@ def test_json_schema_is_stable(runner, tmp_path):
     assert _keys(report) == ["evaluations", "model", "schema"]
     ev = report["evaluations"][0]
     assert _keys(ev) == ["function", "kind", "name", "office", "source"]
-    assert _keys(ev["office"]) == ["accuracy", "at_threshold", "brier", "calibration", "confusion", "macro_f1", "per_class", "rows", "threshold_tradeoff"]
-    assert _keys(ev["function"]) == ["accuracy", "confusion", "macro_f1", "per_class", "rows"]
+    assert _keys(ev["office"]) == ["accuracy", "at_threshold", "brier", "calibration", "confusion", "interval", "macro_f1", "per_class", "rows", "threshold_tradeoff"]
+    assert _keys(ev["function"]) == ["accuracy", "confusion", "interval", "macro_f1", "per_class", "rows"]
+    assert _keys(ev["office"]["interval"]) == ["accuracy", "level", "macro_f1", "resamples"]
     assert _keys(ev["office"]["per_class"]["back-office"]) == ["f1", "precision", "recall", "support"]
     assert _keys(ev["office"]["threshold_tradeoff"][0]) == ["accuracy_unflagged", "flagged", "threshold"]
     assert ev["office"]["rows"] == 3 and ev["function"]["rows"] == 2
@@ -95,3 +96,48 @@ def test_report_says_where_the_models_threshold_lands():
     ev = {"name": "demo", **score(truth, [0.95, 0.1, 0.7, 0.4], ["sales", "payroll", "payroll", "sales"], ["sales", "payroll", "sales", "payroll"], threshold=0.8)}
     for fmt in ("text", "markdown"):
         assert "at the model's review threshold, 0.80: 50.0% flagged, 100.0% right on the rest" in format_report({"evaluations": [ev]}, fmt)
+
+
+def test_each_resample_is_scored_like_the_full_report():
+    """The vectorised bootstrap gives, resample by resample, the accuracy and macro-F1 of ``_per_class``."""
+    rng = np.random.default_rng(3)
+    labels = ["a", "b", "c", "d"]
+    truth = rng.choice(labels, 60)
+    # Mostly right, some wrong, some with no prediction at all (a function the model did not give).
+    pred = np.where(rng.random(60) < 0.7, truth, rng.choice(labels + [""], 60))
+    samples = rng.integers(0, 60, size=(25, 60))
+    accuracy, macro_f1 = resampled_scores(truth, pred, labels, samples)
+    for i, rows in enumerate(samples):
+        present = sorted(set(truth[rows]))
+        expected = _per_class(truth[rows], pred[rows], present)
+        assert accuracy[i] == pytest.approx(expected["accuracy"])
+        assert macro_f1[i] == pytest.approx(expected["macro_f1"])
+
+
+def test_bootstrap_interval_brackets_the_figure_and_narrows_with_more_rows():
+    """The interval holds the measured figure, is the same on a rerun, and shrinks as rows grow."""
+    rng = np.random.default_rng(5)
+    truth = rng.choice(["back-office", "front-office"], 400, p=[0.8, 0.2])
+    pred = np.where(rng.random(400) < 0.9, truth, np.where(truth == "front-office", "back-office", "front-office"))
+    full = _per_class(truth, pred, ["back-office", "front-office"])
+    small = bootstrap_interval(truth, pred, ["back-office", "front-office"])
+    assert small == bootstrap_interval(truth, pred, ["back-office", "front-office"])
+    for key in ("accuracy", "macro_f1"):
+        low, high = small[key]
+        assert low < full[key] < high
+    large = bootstrap_interval(np.tile(truth, 16), np.tile(pred, 16), ["back-office", "front-office"])
+    # Sixteen times the rows: about a quarter of the width.
+    ratio = (large["macro_f1"][1] - large["macro_f1"][0]) / (small["macro_f1"][1] - small["macro_f1"][0])
+    assert 0.15 < ratio < 0.4
+
+
+def test_report_prints_the_intervals():
+    """Text and Markdown reports show the bootstrap intervals under the headline figures."""
+    from bpo_classify.reporting import format_report
+
+    truth = ["front-office", "back-office"] * 20
+    ev = {"name": "demo", **score(truth, [0.9, 0.1] * 20, ["sales", "payroll"] * 20, ["sales", "payroll"] * 20)}
+    for fmt in ("text", "markdown"):
+        out = format_report({"evaluations": [ev]}, fmt)
+        assert "95% intervals, bootstrap over these rows:" in out
+        assert "office:   accuracy 1.000-1.000  macro-F1 1.000-1.000" in out
