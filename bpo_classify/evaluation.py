@@ -33,58 +33,67 @@ INTERVAL_LEVEL = 0.95
 INTERVAL_SEED = 0
 
 
+def _confusions(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str], samples: np.ndarray) -> np.ndarray:
+    """Confusion counts of each resample, shape (resamples, k, k + 1): true label by predicted.
+
+    ``samples`` holds one resample per row: row indices into ``y_true``/``y_pred``. A
+    prediction outside ``labels`` (no function) goes to column k: wrong, and no class's
+    prediction. All resamples are counted in one ``bincount``.
+    """
+    k = len(labels)
+    index = {label: i for i, label in enumerate(labels)}
+    truth = np.array([index[t] for t in y_true], dtype=np.int64)
+    pred = np.array([index.get(p, k) for p in y_pred], dtype=np.int64)
+    cells = k * (k + 1)
+    codes = (truth * (k + 1) + pred)[samples] + cells * np.arange(len(samples))[:, None]
+    return np.bincount(codes.ravel(), minlength=cells * len(samples)).reshape(len(samples), k, k + 1)
+
+
+def _class_f1(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class precision, recall, F1 and support from confusion counts (..., k, k + 1); 0 where undefined."""
+    k = counts.shape[-2]
+    tp = counts[..., np.arange(k), np.arange(k)].astype(float)
+    support, predicted = counts.sum(axis=-1), counts.sum(axis=-2)[..., :k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return precision, recall, f1, support
+
+
 def _per_class(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
-    y_true, y_pred = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
-    per, f1s = {}, []
-    for label in labels:
-        tp = int(np.sum((y_pred == label) & (y_true == label)))
-        predicted, support = int(np.sum(y_pred == label)), int(np.sum(y_true == label))
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
-        if support:
-            f1s.append(f1)
-    matrix = [[int(np.sum((y_true == a) & (y_pred == b))) for b in labels] for a in labels]
+    counts = _confusions(y_true, y_pred, labels, np.arange(len(y_true))[None, :])[0]
+    precision, recall, f1, support = _class_f1(counts)
+    per = {
+        label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+        for i, label in enumerate(labels)
+    }
     return {
         "rows": len(y_true),
-        "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
+        "accuracy": float(np.trace(counts) / len(y_true)) if len(y_true) else 0.0,
         # Macro-F1 over the classes present in the truth, as scikit-learn does with labels=present.
-        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "macro_f1": float(np.mean(f1[support > 0])) if support.any() else 0.0,
         "per_class": per,
-        "confusion": {"labels": list(labels), "matrix": matrix},
+        "confusion": {"labels": list(labels), "matrix": counts[:, : len(labels)].tolist()},
     }
 
 
 def resampled_scores(
     y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str], samples: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Accuracy and macro-F1 (as :func:`_per_class` computes them) of each resample of the rows.
+    """Accuracy and macro-F1 of each resample of the rows, as :func:`_per_class` computes them.
 
-    ``samples`` holds one resample per row: row indices into ``y_true``/``y_pred``. All
-    resamples are counted at once, as one confusion matrix each.
+    ``samples`` holds one resample per row: row indices into ``y_true``/``y_pred``.
 
     Example:
         >>> acc, f1 = resampled_scores(["a", "b"], ["a", "a"], ["a", "b"], np.array([[0, 0], [0, 1]]))
         >>> acc.tolist(), f1.round(3).tolist()
         ([1.0, 0.5], [1.0, 0.333])
     """
-    k = len(labels)
-    index = {label: i for i, label in enumerate(labels)}
-    # A prediction outside ``labels`` (no function) gets column k: wrong, and no class's prediction.
-    truth = np.array([index[t] for t in y_true], dtype=np.int64)
-    pred = np.array([index.get(p, k) for p in y_pred], dtype=np.int64)
-    cells = k * (k + 1)
-    codes = (truth * (k + 1) + pred)[samples] + cells * np.arange(len(samples))[:, None]
-    counts = np.bincount(codes.ravel(), minlength=cells * len(samples)).reshape(len(samples), k, k + 1)
-    tp = counts[:, np.arange(k), np.arange(k)].astype(float)
-    support, predicted = counts.sum(axis=2), counts.sum(axis=1)[:, :k]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    counts = _confusions(y_true, y_pred, labels, samples)
+    _, _, f1, support = _class_f1(counts)
     present = support > 0  # macro-F1 over the classes present in the resample's truth
-    accuracy = tp.sum(axis=1) / samples.shape[1]
+    accuracy = np.trace(counts, axis1=1, axis2=2) / samples.shape[1]
     return accuracy, (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
 
