@@ -7,7 +7,7 @@ EXTERNAL ?= ../shared/external/onet_dev.tsv
 SOURCE_DATE_EPOCH ?= 1767225600
 export SOURCE_DATE_EPOCH
 
-.PHONY: install demo test model evaluate card bench fuzz clean
+.PHONY: install demo test test-fast goldens model evaluate card bench fuzz clean
 
 install: $(VENV)/.installed
 
@@ -20,8 +20,14 @@ $(VENV)/.installed: pyproject.toml setup.py
 demo: install  ## label the sample job-duties sheet with the shipped model
 	$(BIN)/bpo-classify label datasets/sample_job_duties.csv --text-column duty
 
-test: install
+test: install  ## every test, the slow ones included (what CI runs)
 	$(BIN)/python -m pytest -q
+
+test-fast: install  ## the inner loop: every test not marked slow (no training, Dask, packaging or signal tests)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+goldens: install  ## rewrite tests/golden/*/expected.* from the current code (then review the diff)
+	$(BIN)/python -m tests.golden.regenerate
 
 fuzz: install  ## property-based tests (tests/test_properties.py): 10,000 examples per predict property
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m fuzz --hypothesis-show-statistics

@@ -27,6 +27,35 @@ from bpo_classify.model import Model, load_model
 ROOT = Path(__file__).resolve().parent.parent
 EXTERNAL = ROOT.parent / "shared" / "external" / "onet_dev.tsv"
 
+# The golden files' writer: run only by `make goldens`, never imported at collection.
+collect_ignore = ["golden/regenerate.py"]
+
+
+def _tree_state() -> tuple[str, str] | None:
+    """What `git status` and `git diff` say about the checkout (None outside a git checkout)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    try:
+        git("rev-parse", "--show-toplevel")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return git("status", "--porcelain", "--untracked-files=all"), git("diff", "HEAD", "--binary")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tree_left_as_found():
+    """The test run leaves the checkout as it found it: no golden file rewritten, no file left behind.
+
+    Checked when the session ends; a difference is an error of the last test, so `make test` fails.
+    """
+    before = _tree_state()
+    yield
+    after = _tree_state()
+    if before is not None and after != before:
+        changed = sorted(set(after[0].splitlines()) ^ set(before[0].splitlines())) or ["(contents of already-changed files)"]
+        pytest.fail("the test run changed the checkout: " + "; ".join(changed[:10]), pytrace=False)
+
 
 @pytest.fixture(scope="session")
 def model() -> Model:

@@ -143,6 +143,7 @@ def test_train_errors_name_the_problem(runner, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_train_on_user_csv_and_predict_with_it(runner, small_csv, tmp_path):
     """train --data with custom column names writes a model that predict --model uses."""
     out = tmp_path / "mine.bpoc"

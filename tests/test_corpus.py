@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from collections import Counter
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bpo_classify.corpus import bundled_corpus_path, check_labelled, normalise_text
+from bpo_classify.corpus import check_labelled, normalise_text
 from bpo_classify.policy import FRONT, FUNCTION_OFFICE, FUNCTIONS
 
 
@@ -27,6 +29,7 @@ def test_corpus_follows_the_policy_table(corpus):
     assert check_labelled(corpus) == []
 
 
+@pytest.mark.slow
 def test_corpus_is_diverse_not_templated(corpus):
     """Median nearest-neighbour cosine <= 0.35 and at most 2% of rows with a neighbour above 0.8."""
     X = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(corpus.texts)
@@ -48,10 +51,14 @@ def test_corpus_covers_registers(corpus):
     assert sum(" such as " in t for t in lowered) >= 50
 
 
-def test_bundled_corpus_is_the_datasets_file():
-    """A source checkout trains on datasets/bpo_tasks.csv, the file the datasheet describes."""
-    assert bundled_corpus_path().name == "bpo_tasks.csv"
-    assert bundled_corpus_path().is_file()
+def test_training_without_data_reads_the_datasets_file(corpus):
+    """`train` with no --data trains on exactly the rows of datasets/bpo_tasks.csv (no stale packaged copy)."""
+    from conftest import ROOT
+
+    from bpo_classify.corpus import load_labelled
+
+    mine = load_labelled(ROOT / "datasets" / "bpo_tasks.csv")
+    assert (corpus.sha256, corpus.texts, corpus.offices) == (mine.sha256, mine.texts, mine.offices)
 
 
 def test_datasheet_counts_match_the_corpus(corpus):

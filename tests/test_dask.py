@@ -37,6 +37,9 @@ from conftest import read_csv, write_csv
 # import this test module, so it travels by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
+# A real cluster per module: minutes, not seconds (`make test-fast` leaves it out).
+pytestmark = pytest.mark.slow
+
 HEADER = ["posting_id", "role", "duty"]
 TRICKY = [
     "line one\nline two, with \"quotes\"",

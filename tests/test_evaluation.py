@@ -40,6 +40,7 @@ def test_json_schema_is_stable(runner, tmp_path):
     assert ev["office"]["accuracy"] == 1.0
 
 
+@pytest.mark.slow
 def test_cross_validation_reports_held_out_mixed_tasks(small_corpus, small_mixed):
     """With mixed tasks, cross-validation adds a `mixed` block whose shares agree with the scores."""
     from bpo_classify.evaluation import cross_validated

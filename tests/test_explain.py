@@ -26,6 +26,7 @@ def test_contributions_add_up_to_the_probability(model, text):
     assert e.runner_up_function not in (None, e.function)
 
 
+@pytest.mark.slow
 def test_without_a_detector_the_terms_add_up_to_the_probability(small_corpus):
     """A model trained without mixed tasks has no detector; its office terms alone give the probability."""
     from bpo_classify.training import train
@@ -74,6 +75,7 @@ def test_top_terms(model, runner):
     assert "strongest terms by mixed-task detector" in out.output
 
 
+@pytest.mark.slow
 def test_model_card_and_plots(small_training, tmp_path):
     """The card is generated from a report, with metrics, probes and failures; plots are PNG files."""
     from bpo_classify.evaluation import score_model

@@ -75,6 +75,7 @@ def test_chunk_boundaries_do_not_change_the_output(model, tmp_path):
     assert len(read_csv(tmp_path / "out_1.csv")) == 61
 
 
+@pytest.mark.slow
 def test_parallel_equals_serial(model, tmp_path, monkeypatch):
     """--jobs 2 gives the same bytes as --jobs 1, rows in input order, also when the label caches fill up."""
     source = export(tmp_path / "in.csv", 3000, seed=1)
@@ -87,6 +88,7 @@ def test_parallel_equals_serial(model, tmp_path, monkeypatch):
     assert (s1.rows, s1.front, s1.back, s1.empty, s1.needs_review) == (s2.rows, s2.front, s2.back, s2.empty, s2.needs_review)
 
 
+@pytest.mark.slow
 def test_cli_jobs_and_quiet(runner, tmp_path):
     """`--jobs 2 --quiet` labels the file and prints nothing; `--jobs 0` is a usage error."""
     source = export(tmp_path / "in.csv", 12_000, seed=2)
@@ -285,6 +287,7 @@ def test_refuses_to_write_over_its_input(runner, tmp_path):
 
 
 # -- interruption ---------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ctrl_c_leaves_no_output(tmp_path, jobs):
     """Ctrl-C from a terminal (SIGINT to the whole process group, workers included) mid-run:
@@ -367,6 +370,7 @@ def test_progress_callback_reaches_the_end(model, tmp_path):
     assert calls[-1][1:] == (source.stat().st_size, source.stat().st_size)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_progress_bar_only_on_a_terminal(tmp_path):
     """On a terminal the bar is drawn on stderr (and erased); piped or with --quiet, stderr has no bar."""

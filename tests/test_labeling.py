@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,10 @@ from bpo_classify.labeling import ADDED_COLUMNS, choose_text_column, label_csv
 from bpo_classify.errors import MissingColumnError
 from conftest import read_csv, write_csv
 
+from golden.regenerate import cases, compare, expected_path, run_case
+
 GOLDEN = Path(__file__).parent / "golden"
-CASES = sorted(p for p in GOLDEN.iterdir() if p.is_dir())
+CASES = cases(GOLDEN)
 
 
 def _read(path: Path) -> list[list[str]]:
@@ -24,14 +25,32 @@ def _read(path: Path) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_golden(case, runner, tmp_path):
-    """Labelling each golden input gives exactly the expected file (regenerate with tests/golden/regenerate.py)."""
-    source = next(case.glob("input.*"))
-    out = tmp_path / f"out{source.suffix}"
-    args = json.loads((case / "args.json").read_text(encoding="utf-8"))
-    result = runner.invoke(cli, ["label", str(source), "-o", str(out), *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    assert out.read_bytes() == (case / f"expected{source.suffix}").read_bytes()
+def test_golden(case, tmp_path):
+    """Labelling each golden input gives exactly the expected file (rewrite them only with `make goldens`)."""
+    out = tmp_path / f"out{expected_path(case).suffix}"
+    code, output = run_case(case, out)
+    assert code == 0, output
+    assert compare(case, out) is None
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_golden_comparison_fails_on_one_changed_byte(case, where, tmp_path):
+    """A copy of a case whose expected file differs by one byte fails the same comparison test_golden makes."""
+    import shutil
+
+    copy = tmp_path / case.name
+    shutil.copytree(case, copy)
+    expected = expected_path(copy)
+    data = bytearray(expected.read_bytes())
+    at = {"first": 0, "middle": len(data) // 2, "last": len(data) - 2}[where]
+    data[at] = ord("#") if data[at] != ord("#") else ord("%")
+    expected.write_bytes(bytes(data))
+    out = tmp_path / f"out{expected.suffix}"
+    code, output = run_case(copy, out)
+    assert code == 0, output
+    assert compare(copy, out) is not None
+    assert compare(case, out) is None  # the real case still matches: only the byte made the difference
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

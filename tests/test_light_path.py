@@ -22,6 +22,7 @@ def _texts(corpus):
     return texts
 
 
+@pytest.mark.slow
 def test_probabilities_match_sklearn(small_training, corpus):
     """Office and function probabilities agree with scikit-learn to 1e-9 on the corpus, odd strings and the external file."""
     texts = _texts(corpus)
@@ -31,6 +32,7 @@ def test_probabilities_match_sklearn(small_training, corpus):
     np.testing.assert_allclose(model.function_proba(texts), reference.function_proba(texts), rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_analyzers_match_sklearn(small_training, corpus):
     """Our word and char_wb analyzers produce exactly scikit-learn's terms, in order, for every block."""
     ours = {"word": word_terms, "char_wb": char_wb_terms}

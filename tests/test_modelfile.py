@@ -93,6 +93,7 @@ def _set_format_version(path, version):
     path.write_bytes(MAGIC + hashlib.sha256(body).digest() + body)
 
 
+@pytest.mark.slow
 def test_format_1_file_without_detector_still_loads(tmp_path, small_corpus):
     """A model file from before the mixed-task detector (format 1) loads and predicts as it did."""
     from bpo_classify.training import train
@@ -107,6 +108,7 @@ def test_format_1_file_without_detector_still_loads(tmp_path, small_corpus):
     assert old.front_office_proba(texts).tolist() == model.front_office_proba(texts).tolist()
 
 
+@pytest.mark.slow
 def test_detector_that_does_not_fit_the_vocabulary_is_corrupt(tmp_path, small_training):
     """Detector weights of the wrong width are refused as corrupt, not used."""
     header, arrays = read_model_file(_saved(small_training.model, tmp_path))

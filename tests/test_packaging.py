@@ -6,7 +6,12 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from conftest import ROOT
+
+# Builds a wheel with pip (`make test-fast` leaves it out).
+pytestmark = pytest.mark.slow
 
 
 def test_wheel_ships_model_and_corpus(tmp_path):

@@ -335,6 +335,7 @@ def test_gzip_truncated(tmp_path):
                      f"cannot read {source}: Compressed file ended before the end-of-stream marker was reached")
 
 
+@pytest.mark.slow
 def test_ten_gigabyte_sparse_file(tmp_path):
     """A 10 GiB file with no line break after row 1: refused after reading 64 Mi characters, in bounded memory."""
     source = tmp_path / "huge.csv"
@@ -355,6 +356,7 @@ def test_ten_gigabyte_sparse_file(tmp_path):
     assert peak_kib < 1024 * 1024, f"peak memory {peak_kib} KiB"
 
 
+@pytest.mark.slow
 def test_endless_stdin_is_streamed(tmp_path):
     """A 10 GB stand-in on stdin (rows generated as they are read): labelled rows come out long before the input ends."""
     row = b"1,process invoices and reconcile vendor statements\n"
@@ -488,6 +490,7 @@ def test_output_through_a_symlink(tmp_path):
     assert (tmp_path / "link.csv").is_symlink() and len(read_csv(tmp_path / "real.csv")) == 4
 
 
+@pytest.mark.slow
 def test_stdout_closed_early(tmp_path):
     """`bpo-classify label big.csv | head -1` in a real shell pipe: the first line, then a quiet exit 0."""
     duties(tmp_path / "big.csv", 30_000)
@@ -499,6 +502,7 @@ def test_stdout_closed_early(tmp_path):
     assert done.stderr == b""
 
 
+@pytest.mark.slow
 def test_predict_stdout_closed_early(tmp_path):
     """`... | bpo-classify predict - | head -1`: quiet exit 0 as well."""
     (tmp_path / "texts.txt").write_text("process invoices\n" * 20_000, encoding="utf-8")
@@ -509,6 +513,7 @@ def test_predict_stdout_closed_early(tmp_path):
     assert done.stdout == b"text,office,office_confidence,function,function_confidence,needs_review\n"
 
 
+@pytest.mark.slow
 def test_sigint_mid_run(tmp_path):
     """Ctrl-C while labelling into a file: exit 130, one line, the temporary file removed, no output."""
     source = duties(tmp_path / "in.csv", 300_000)
@@ -520,6 +525,7 @@ def test_sigint_mid_run(tmp_path):
     assert (proc.returncode, out, err) == (130, b"", b"Interrupted; no output was written.\n")
 
 
+@pytest.mark.slow
 def test_sigterm_mid_run(tmp_path):
     """`kill PID` while labelling: exit 143, one line, the temporary file removed, no output."""
     source = duties(tmp_path / "in.csv", 300_000)
@@ -638,6 +644,7 @@ def test_train_empty_texts(tmp_path):
     assert trained.stderr.startswith("error: empty text (rows 2, 3)\nError: the training data has 1 problem")
 
 
+@pytest.mark.slow
 def test_train_classes_too_small_for_cross_validation(tmp_path, small_corpus):
     """A function with fewer rows than folds: reported with its rows; --cv 0 (no cross-validation) accepts it."""
     rows = [[t, o, f] for t, o, f in zip(small_corpus.texts, small_corpus.offices, small_corpus.functions) if f != "payroll"]
@@ -650,6 +657,7 @@ def test_train_classes_too_small_for_cross_validation(tmp_path, small_corpus):
     assert invoke("check-data", source, "--cv", "0").exit_code == 0
 
 
+@pytest.mark.slow
 def test_train_exact_duplicates_warn(tmp_path, corpus):
     """Documented: the same text with the same labels is a warning with its rows; training goes ahead."""
     per_function: dict[str, int] = {}

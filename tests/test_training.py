@@ -11,6 +11,7 @@ from bpo_classify.model import load_model, save_model
 from bpo_classify.training import cross_validate, train
 
 
+@pytest.mark.slow
 def test_same_data_and_seed_same_model(small_corpus, small_mixed, small_training, tmp_path, monkeypatch):
     """Training twice with the same data and seed gives identical weights and predictions."""
     again = train(small_corpus, seed=0, cv=0, ambiguous=small_mixed)
@@ -24,6 +25,7 @@ def test_same_data_and_seed_same_model(small_corpus, small_mixed, small_training
     assert (tmp_path / "1.bpoc").read_bytes() == (tmp_path / "2.bpoc").read_bytes()
 
 
+@pytest.mark.slow
 def test_metadata_records_provenance(small_training):
     """The model carries versions, the data hash, labels and creation time."""
     meta = small_training.model.metadata
@@ -34,6 +36,7 @@ def test_metadata_records_provenance(small_training):
         assert key in meta
 
 
+@pytest.mark.slow
 def test_cross_validation_never_scores_seen_rows(small_corpus, monkeypatch):
     """Each fold's model is fitted on rows disjoint from the rows it scores, and every row is scored once."""
     import bpo_classify.training as training
@@ -68,6 +71,7 @@ def test_cross_validation_never_scores_seen_rows(small_corpus, monkeypatch):
     assert 0.5 < result["office"]["accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 def test_cross_validation_scores_mixed_texts_with_models_that_did_not_see_them(small_corpus, monkeypatch):
     """Mixed texts are split into folds as well: each is scored once, by a model trained without it."""
     import bpo_classify.training as training
@@ -106,6 +110,7 @@ def test_cross_validation_scores_mixed_texts_with_models_that_did_not_see_them(s
     assert len(proba) == 30 and np.all((proba > 0) & (proba < 1))
 
 
+@pytest.mark.slow
 def test_mixed_detector_can_be_switched_off(small_corpus, small_mixed):
     """params={"mixed_detector": False} trains the office on the mixed tasks but fits no detector."""
     model = train(small_corpus, seed=0, cv=0, ambiguous=small_mixed, params={"mixed_detector": False}).model
@@ -127,6 +132,7 @@ def test_shipped_model_metadata_is_current():
     assert load_model().metadata["training_data"]["sha256"] == load_labelled().sha256
 
 
+@pytest.mark.slow
 def test_office_reads_only_the_blocks_it_is_given(small_corpus, small_training):
     """The office model reads single words and the main clause's first words (by default): its
     explanations name those, and its probabilities do not move when text changes only in what
