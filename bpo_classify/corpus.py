@@ -21,8 +21,11 @@ from .tables import TableReader
 
 CORPUS_NAME = "bpo_tasks.csv"
 AMBIGUOUS_NAME = "ambiguous_tasks.csv"
+NOT_TASKS_NAME = "not_tasks.csv"
 #: Values that mean "no function label" in evaluation files (e.g. where labellers disagreed).
 NO_FUNCTION = {"", "none", "n/a", "na"}
+#: Optional columns of labelled files by whose values ``evaluate`` also reports (kind of line, language).
+GROUP_COLUMNS = ("kind", "lang")
 
 
 def bundled_path(name: str = CORPUS_NAME) -> Path:
@@ -42,12 +45,21 @@ def bundled_corpus_path() -> Path:
     return bundled_path(CORPUS_NAME)
 
 
+def load_text_column(path: str | Path, encoding: str = "utf-8") -> list[str]:
+    """The non-blank cells of a file's ``text`` column (mixed tasks, not-task lines)."""
+    with TableReader(path, encoding) as table:
+        i = table.column("text", f"a 'text' column in {Path(path).name}")
+        return [row[i] for row in table if i < len(row) and row[i].strip()]
+
+
 def load_ambiguous(path: str | Path | None = None, encoding: str = "utf-8") -> list[str]:
     """Texts the policy calls genuinely mixed (column ``text``); default: the bundled set."""
-    path = bundled_path(AMBIGUOUS_NAME) if path is None else path
-    with TableReader(path, encoding) as table:
-        i = table.column("text", "a 'text' column in the ambiguous-tasks file")
-        return [row[i] for row in table if i < len(row) and row[i].strip()]
+    return load_text_column(bundled_path(AMBIGUOUS_NAME) if path is None else path, encoding)
+
+
+def load_not_tasks(path: str | Path | None = None, encoding: str = "utf-8") -> list[str]:
+    """Posting lines that are not tasks (column ``text``); default: the bundled set."""
+    return load_text_column(bundled_path(NOT_TASKS_NAME) if path is None else path, encoding)
 
 
 def normalise_text(text: str) -> str:
@@ -65,6 +77,8 @@ class LabelledData:
     rows: list[int] = field(default_factory=list)  # 1-based data-row numbers in the source file
     source: str = ""
     sha256: str = ""
+    #: Values of the file's optional :data:`GROUP_COLUMNS` (``kind``, ``lang``), one per row.
+    groups: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -132,6 +146,8 @@ def load_labelled_unchecked(
         ti = table.column(text_column, "--text-column")
         oi = table.column(office_column, "--office-column")
         fi = table.column(function_column, "--function-column") if function_column else None
+        gi = {name: table.header.index(name) for name in GROUP_COLUMNS if name in table.header}
+        groups: dict[str, list[str]] = {name: [] for name in gi}
         for row in table:
             digest.update(("\x1f".join(row) + "\x1e").encode("utf-8"))
             if not any(cell.strip() for cell in row):
@@ -142,7 +158,9 @@ def load_labelled_unchecked(
             fn = cell(fi)
             functions.append(None if fn.lower() in NO_FUNCTION else fn)
             rows.append(table.line)
-    return LabelledData(texts, offices, functions, rows, str(path), digest.hexdigest())
+            for name, i in gi.items():
+                groups[name].append(cell(i))
+    return LabelledData(texts, offices, functions, rows, str(path), digest.hexdigest(), groups)
 
 
 def check_labelled(data: LabelledData, *, require_functions: bool = True, min_per_class: int = 0) -> list[DataProblem]:

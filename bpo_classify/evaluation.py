@@ -19,8 +19,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .corpus import LabelledData, load_ambiguous, load_labelled
-from .model import Model
+from .corpus import LabelledData, load_ambiguous, load_labelled, load_not_tasks
+from .model import REVIEW_REASONS, Model, Predictions, review_reasons
 from .policy import BACK, FRONT, FUNCTIONS, OFFICES
 
 SCHEMA = "bpo-classify/evaluation/1"
@@ -206,28 +206,94 @@ def score(
     return {"office": office, "function": function}
 
 
+def review_scores(offices: Sequence[str], predicted: Sequence[str | None], functions: Sequence[str | None],
+                  predicted_functions: Sequence[str | None], reasons: Sequence[str | None]) -> dict[str, Any]:
+    """What the review flags do: the share of rows flagged (by every reason, and by each), and
+    how often the rows not flagged are right (office, and function where the truth has one).
+
+    Example:
+        >>> r = review_scores(["back-office", "front-office"], ["back-office", "back-office"],
+        ...                   ["payroll", None], ["payroll", "payroll"], [None, "low_confidence"])
+        >>> r["flagged"], r["accuracy_unflagged"], r["by_reason"]["low_confidence"]
+        (0.5, 1.0, 0.5)
+    """
+    n = len(offices)
+    keep = np.array([r is None for r in reasons], dtype=bool)
+    right = np.array([t == p for t, p in zip(offices, predicted)], dtype=bool)
+    has_fn = np.array([bool(f) for f in functions], dtype=bool)
+    fn_right = np.array([t == p for t, p in zip(functions, predicted_functions)], dtype=bool)
+    counts = {reason: sum(r == reason for r in reasons) for reason in REVIEW_REASONS}
+    return {
+        "rows": n,
+        "flagged": float(1 - keep.mean()) if n else 0.0,
+        "accuracy_unflagged": float(right[keep].mean()) if keep.any() else None,
+        "function_accuracy_unflagged": float(fn_right[keep & has_fn].mean()) if (keep & has_fn).any() else None,
+        "by_reason": {reason: (c / n if n else 0.0) for reason, c in counts.items()},
+    }
+
+
+def group_scores(data: LabelledData, cols: Predictions, front: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Headline figures for each value of the file's ``kind`` and ``lang`` columns (when it has them)."""
+    out: dict[str, dict[str, Any]] = {}
+    for column, values in data.groups.items():
+        out[column] = {}
+        for value in sorted(set(values)):
+            idx = [i for i, v in enumerate(values) if v == value]
+            pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
+            scored = score(pick(data.offices), front[idx], pick(data.functions), pick(cols.function))
+            review = review_scores(pick(data.offices), pick(cols.office), pick(data.functions), pick(cols.function), pick(cols.review_reason))
+            out[column][value] = {
+                "rows": len(idx),
+                "office": {k: scored["office"][k] for k in ("accuracy", "macro_f1", "interval")},
+                "function": {k: scored["function"][k] for k in ("rows", "accuracy", "macro_f1", "interval")},
+                "review": review,
+            }
+    return out
+
+
 def score_model(model: Model, data: LabelledData, threshold: float | None = None) -> dict[str, Any]:
-    """Score ``model`` on labelled ``data`` it was not trained on."""
+    """Score ``model`` on labelled ``data`` it was not trained on (with ``groups`` by kind and language when the file has them)."""
     threshold = model.threshold if threshold is None else threshold
     cols = model.predict_columns(data.texts, threshold)
     front = np.where(np.asarray(cols.office, dtype=object) == FRONT, cols.office_confidence, 1 - cols.office_confidence)
-    return score(data.offices, front, data.functions, cols.function, threshold)
+    result = score(data.offices, front, data.functions, cols.function, threshold)
+    result["review"] = review_scores(data.offices, cols.office, data.functions, cols.function, cols.review_reason)
+    if data.groups:
+        result["groups"] = group_scores(data, cols, front)
+    return result
 
 
 def cross_validated(
     data: LabelledData, *, cv: int = 5, seed: int = 0, params: dict[str, Any] | None = None,
-    threshold: float | None = None, ambiguous: Sequence[str] = (),
+    threshold: float | None = None, ambiguous: Sequence[str] = (), not_tasks: Sequence[str] = (),
+    review: dict[str, float] | None = None, jobs: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Stratified K-fold: each row scored by a model fitted without it (see ``training.cross_validate``).
 
-    Returns the scores and the out-of-fold predictions.
+    Returns the scores and the out-of-fold predictions. ``review`` (a model's
+    ``review_settings``) and ``threshold`` say which rows the review flags would catch.
     """
     from .training import cross_validate
 
-    oof = cross_validate(data, cv=cv, seed=seed, params=params, ambiguous=ambiguous)["oof"]
+    oof = cross_validate(data, cv=cv, seed=seed, params=params, ambiguous=ambiguous, not_tasks=not_tasks, jobs=jobs)["oof"]
     result = score(data.offices, oof["front_proba"], data.functions, list(oof["function"]), threshold)
     if len(oof["mixed_front_proba"]):
         result["mixed"] = mixed_scores(oof["mixed_front_proba"], 0.5 if threshold is None else threshold)
+    settings = {"familiar_share": 0.5, "not_a_task": 0.5, **(review or {})}
+    front = oof["front_proba"]
+    predicted = np.where(front >= 0.5, FRONT, BACK)
+    reasons = review_reasons(
+        oof["familiar_share"], oof["not_a_task"] if len(not_tasks) else None, oof["mixed_proba"],
+        np.maximum(front, 1 - front), 0.5 if threshold is None else threshold, settings,
+    )
+    result["review"] = review_scores(data.offices, list(predicted), data.functions, list(oof["function"]), reasons)
+    if len(oof["not_task_lines"]):
+        result["not_a_task"] = {
+            "threshold": settings["not_a_task"],
+            "tasks_flagged": float(np.mean(oof["not_a_task"] >= settings["not_a_task"])),
+            "lines": len(oof["not_task_lines"]),
+            "lines_flagged": float(np.mean(oof["not_task_lines"] >= settings["not_a_task"])),
+        }
     return result, oof
 
 
@@ -256,9 +322,13 @@ def evaluate(
         data = load_labelled(corpus)
         seed = meta.get("seed", 0) if seed is None else seed
         # Refit as the model was trained: with the bundled mixed-task set if it used one.
-        uses_mixed = corpus is None and (meta.get("training_data") or {}).get("ambiguous_rows")
-        mixed = load_ambiguous() if uses_mixed else []
-        result, predictions = cross_validated(data, cv=cv, seed=seed, params=meta.get("params"), threshold=threshold, ambiguous=mixed)
+        trained = meta.get("training_data") or {}
+        mixed = load_ambiguous() if corpus is None and trained.get("ambiguous_rows") else []
+        lines = load_not_tasks() if corpus is None and trained.get("not_task_rows") else []
+        result, predictions = cross_validated(
+            data, cv=cv, seed=seed, params=meta.get("params"), threshold=threshold, ambiguous=mixed, not_tasks=lines,
+            review=model.review_settings,
+        )
         if oof is not None:
             oof.update(predictions, data=data)
         report["evaluations"].append({"name": f"{cv}-fold cross-validation", "source": Path(data.source).name, "kind": "cross_validation", **result})

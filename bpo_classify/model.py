@@ -32,12 +32,22 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ModelFileError
-from .features import LinearScorer, TfidfBlock
+from .features import LinearScorer, TfidfBlock, _tokens
 from .modelfile import read_model_file, write_model_file
 from .policy import BACK, FRONT, FUNCTION_OFFICE
 
 #: Used when a model file does not name its own review threshold.
 DEFAULT_THRESHOLD = 0.75
+#: Why a row needs review, most telling first: a row with several reasons shows the first.
+#: ``empty``: no text; ``unfamiliar_text``: the model knows too few of its words (another
+#: language or script, gibberish, only digits or symbols); ``not_a_task``: a posting line that
+#: is not work (a requirement, perk, schedule, heading); ``mixed_task``: worded as a task the
+#: policy calls mixed; ``low_confidence``: the office probability is below the threshold.
+REVIEW_REASONS = ("empty", "unfamiliar_text", "not_a_task", "mixed_task", "low_confidence")
+#: A text is unfamiliar when fewer than this share of its words are words the model was trained on.
+DEFAULT_FAMILIAR_SHARE = 0.5
+#: A text is not a task when the not-a-task detector's probability reaches this (when the model file names none).
+DEFAULT_NOT_A_TASK = 0.5
 DEFAULT_MODEL_NAME = "default_model.bpoc"
 _SCORER_LOCK = threading.Lock()
 
@@ -46,7 +56,8 @@ _SCORER_LOCK = threading.Lock()
 class Prediction:
     """One answer: office and function with their probabilities, and whether a person should check it.
 
-    Empty or missing text gives ``None`` labels and ``needs_review=True``.
+    Empty or missing text gives ``None`` labels and ``needs_review=True``. ``review_reason``
+    says why a row needs review (one of :data:`REVIEW_REASONS`), ``None`` when it does not.
     """
 
     text: str
@@ -55,9 +66,15 @@ class Prediction:
     function: str | None
     function_confidence: float | None
     needs_review: bool
+    review_reason: str | None = None
+    #: With ``top_functions`` K > 1: the next K - 1 functions and their probabilities, likeliest first.
+    runners_up: tuple[tuple[str, float], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as JSON-ready values (runners-up as ``{"function", "confidence"}`` objects)."""
+        d = asdict(self)
+        d["runners_up"] = [{"function": f, "confidence": c} for f, c in self.runners_up]
+        return d
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,9 @@ class Predictions:
     function: list[str | None]
     function_confidence: np.ndarray
     needs_review: np.ndarray
+    review_reason: list[str | None]
+    #: One (functions, probabilities) pair per runner-up rank, second likeliest first (see ``predict_columns``).
+    runners_up: list[tuple[list[str | None], np.ndarray]] = field(default_factory=list)
 
 
 @dataclass
@@ -86,6 +106,9 @@ class Model:
     #: Mixed-task detector (1, n_features) and (1,): positive pushes towards "mixed"; None: no detector.
     mixed_coef: np.ndarray | None = None
     mixed_intercept: np.ndarray | None = None
+    #: Not-a-task detector (1, n_features) and (1,): positive pushes towards "not a task"; None: no detector.
+    not_a_task_coef: np.ndarray | None = None
+    not_a_task_intercept: np.ndarray | None = None
 
     @property
     def threshold(self) -> float:
@@ -93,15 +116,35 @@ class Model:
         return float(self.metadata.get("review_threshold", DEFAULT_THRESHOLD))
 
     @property
+    def review_settings(self) -> dict[str, float]:
+        """The thresholds of the review reasons other than the office threshold (see :data:`REVIEW_REASONS`)."""
+        saved = self.metadata.get("review") or {}
+        return {
+            "familiar_share": float(saved.get("familiar_share", DEFAULT_FAMILIAR_SHARE)),
+            "not_a_task": float(saved.get("not_a_task", DEFAULT_NOT_A_TASK)),
+        }
+
+    @property
     def office_blocks(self) -> list[str]:
         """The feature blocks the office model reads (a block it ignores has all-zero weights)."""
         return [b.description for b in self.blocks if self.office_coef[0, b.columns].any()]
 
     # -- probabilities -------------------------------------------------------------
-    @property
-    def _heads(self) -> int:
-        """Score columns before the functions': office, and the detector when there is one."""
-        return 1 if self.mixed_coef is None else 2
+    def _heads(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """The linear parts scored side by side, in score-column order: office, the detectors the
+        model has, then one column per function."""
+        heads = [("office", self.office_coef, self.office_intercept)]
+        if self.mixed_coef is not None:
+            heads.append(("mixed", self.mixed_coef, self.mixed_intercept))
+        if self.not_a_task_coef is not None:
+            heads.append(("not_a_task", self.not_a_task_coef, self.not_a_task_intercept))
+        heads.append(("function", self.function_coef, self.function_intercept))
+        return heads  # type: ignore[return-value]
+
+    def _column(self, name: str) -> int | None:
+        """The score column of a head (``office``, ``mixed``, ``not_a_task``, or ``function``: the first function's)."""
+        names = [n for n, _, _ in self._heads()]
+        return names.index(name) if name in names else None
 
     def office_scores(self, texts: Sequence[str]) -> np.ndarray:
         """Uncalibrated office decision values (log-odds of front-office for a clear task)."""
@@ -113,6 +156,11 @@ class Model:
         _check_batch(texts)
         return self._mixed(self._scores(texts))
 
+    def not_a_task_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probability that each text is a posting line that is not a task (zeros without a detector)."""
+        _check_batch(texts)
+        return self._not_a_task(self._scores(texts))
+
     def front_office_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability that each text is front-office work (calibrated, mixed tasks near 0.5)."""
         _check_batch(texts)
@@ -121,10 +169,42 @@ class Model:
     def function_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probability of each function (columns in ``function_classes`` order)."""
         _check_batch(texts)
-        return _softmax(self._scores(texts)[:, self._heads :])
+        return _softmax(self._scores(texts)[:, self._column("function") :])
+
+    def familiar_share(self, texts: Sequence[str]) -> np.ndarray:
+        """Share of each text's words that the model was trained on (digits aside; 0 for no word at all).
+
+        A word counts as known when the word block's vocabulary has it, or has it without a
+        final "s". Text in a language or script the model does not know scores near 0.
+
+        Example:
+            >>> from bpo_classify import load_model
+            >>> load_model().familiar_share(["process invoices", "procesar facturas", "12345"]).tolist()
+            [1.0, 0.0, 0.0]
+        """
+        _check_batch(texts)
+        known = self._word_vocabulary()
+        out = np.zeros(len(texts))
+        for i, text in enumerate(texts):
+            words = [w for w in _tokens(text.lower()) if not w.isdigit()]
+            if words:
+                out[i] = sum(w in known or w.rstrip("s") in known for w in words) / len(words)
+        return out
+
+    def _word_vocabulary(self) -> dict[str, int] | set[str]:
+        for block in self.blocks:
+            if block.analyzer == "word" and block.ngram_range[0] == 1:
+                return block.vocabulary
+        # No single-word block: every word of every block's vocabulary.
+        return {w for b in self.blocks if b.analyzer in ("word", "head") for term in b.vocabulary for w in term.split(" ")}
 
     def _mixed(self, scores: np.ndarray) -> np.ndarray:
-        return np.zeros(len(scores)) if self.mixed_coef is None else _sigmoid(scores[:, 1])
+        column = self._column("mixed")
+        return np.zeros(len(scores)) if column is None else _sigmoid(scores[:, column])
+
+    def _not_a_task(self, scores: np.ndarray) -> np.ndarray:
+        column = self._column("not_a_task")
+        return np.zeros(len(scores)) if column is None else _sigmoid(scores[:, column])
 
     def _front(self, scores: np.ndarray) -> np.ndarray:
         """P(front-office) from the score columns (see :func:`front_office_probability`)."""
@@ -142,12 +222,9 @@ class Model:
             with _SCORER_LOCK:  # threads sharing a model share one scorer
                 scorer = self.__dict__.get("_scorer")
                 if scorer is None:
-                    heads = [(self.office_coef, self.office_intercept)]
-                    if self.mixed_coef is not None:
-                        heads.append((self.mixed_coef, self.mixed_intercept))
-                    heads.append((self.function_coef, self.function_intercept))
-                    coef = np.vstack([c for c, _ in heads])
-                    intercept = np.concatenate([i for _, i in heads])
+                    heads = self._heads()
+                    coef = np.vstack([c for _, c, _ in heads])
+                    intercept = np.concatenate([i for _, _, i in heads])
                     scorer = self.__dict__["_scorer"] = LinearScorer(self.blocks, coef, intercept)
         return scorer.scores(texts)
 
@@ -156,54 +233,90 @@ class Model:
         return {k: v for k, v in self.__dict__.items() if k != "_scorer"}
 
     # -- labels ------------------------------------------------------------------
-    def predict_columns(self, texts: Sequence[str | None], threshold: float | None = None) -> Predictions:
+    def predict_columns(
+        self, texts: Sequence[str | None], threshold: float | None = None, top_functions: int = 1
+    ) -> Predictions:
         """Predict a batch column-wise; missing or blank texts get empty labels and review.
 
         ``None`` and float NaN (a blank pandas cell) count as missing; any other
         non-string item is a ``TypeError``. Any ``str`` is accepted, lone surrogates and
         NUL included: characters the model has never seen simply add no features.
+        ``top_functions`` K > 1 also fills ``runners_up`` with the next K - 1 functions.
         """
         _check_batch(texts)
         threshold = self.threshold if threshold is None else threshold
+        settings = self.review_settings
         n = len(texts)
         present = [i for i, t in enumerate(texts) if not _missing(t) and t.strip()]  # type: ignore[union-attr]
         office: list[str | None] = [None] * n
         function: list[str | None] = [None] * n
+        reason: list[str | None] = ["empty"] * n
         office_conf = np.full(n, np.nan)
         function_conf = np.full(n, np.nan)
+        runners_up = [([None] * n, np.full(n, np.nan)) for _ in range(max(0, min(top_functions, len(self.function_classes)) - 1))]
         if present:
             batch = [texts[i] for i in present]  # type: ignore[misc]
             # Score each distinct text once (exports repeat lines a lot), then spread back.
             unique = list(dict.fromkeys(batch))
             scores = self._scores(unique)
             front = self._front(scores)
-            fprob = _softmax(scores[:, self._heads :])
             is_front = front >= 0.5
-            # Restrict the function to the office shown, then report the joint
-            # probability P(office) * P(function | office) so it never overstates.
-            in_front = np.array([FUNCTION_OFFICE[c] == FRONT for c in self.function_classes])
-            mask = np.where(is_front[:, None], in_front[None, :], ~in_front[None, :])
-            masked = np.where(mask, fprob, 0.0)
-            best = masked.argmax(axis=1)
-            share = masked[np.arange(len(unique)), best] / np.maximum(masked.sum(axis=1), 1e-300)
             p_office = np.where(is_front, front, 1.0 - front)
+            ranked, joint = self._ranked_functions(scores, is_front, front, len(runners_up) + 1)
+            why = self._review_reasons(unique, scores, p_office, threshold, settings)
+            back = np.arange(len(unique))
             if len(unique) < len(batch):
                 where = {t: k for k, t in enumerate(unique)}
                 back = np.fromiter(map(where.__getitem__, batch), dtype=np.intp, count=len(batch))
-                is_front, best, share, p_office = is_front[back], best[back], share[back], p_office[back]
             idx = np.asarray(present)
-            office_conf[idx] = p_office
-            function_conf[idx] = p_office * share
+            office_conf[idx] = p_office[back]
+            function_conf[idx] = joint[back, 0]
             names = self.function_classes
-            for i, front_j, best_j in zip(present, is_front.tolist(), best.tolist()):
-                office[i] = FRONT if front_j else BACK
-                function[i] = names[best_j]
-        review = ~(office_conf >= threshold)  # NaN (no text) compares False -> review
-        return Predictions(office, office_conf, function, function_conf, review)
+            for i, k in zip(present, back.tolist()):
+                office[i] = FRONT if is_front[k] else BACK
+                function[i] = names[ranked[k, 0]]
+                reason[i] = why[k]
+            for rank, (fn_names, fn_conf) in enumerate(runners_up, 1):
+                fn_conf[idx] = joint[back, rank]
+                for i, k in zip(present, back.tolist()):
+                    fn_names[i] = names[ranked[k, rank]]
+        review = np.array([r is not None for r in reason], dtype=bool)
+        return Predictions(office, office_conf, function, function_conf, review, reason, runners_up)
 
-    def predict(self, texts: Sequence[str | None], threshold: float | None = None) -> list[Prediction]:
-        """One :class:`Prediction` per text, in order."""
-        cols = self.predict_columns(texts, threshold)
+    def _ranked_functions(
+        self, scores: np.ndarray, is_front: np.ndarray, front: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` likeliest functions of each text (indices), and their joint probabilities.
+
+        One scale for every function: P(office) x P(function | office), where each office's
+        functions share that office's probability, so the fifteen add up to 1. The functions
+        of the office shown come first (the first is the one shown), then the other office's:
+        the answer never pairs an office with a function the policy gives the other.
+        """
+        fprob = _softmax(scores[:, self._column("function") :])
+        in_front = np.array([FUNCTION_OFFICE[c] == FRONT for c in self.function_classes])
+        front_total = np.maximum((fprob * in_front).sum(axis=1, keepdims=True), 1e-300)
+        back_total = np.maximum((fprob * ~in_front).sum(axis=1, keepdims=True), 1e-300)
+        joint = np.where(in_front, fprob / front_total * front[:, None], fprob / back_total * (1.0 - front)[:, None])
+        # Sort by (belongs to the office shown, joint probability), both descending.
+        shown = in_front[None, :] == is_front[:, None]
+        order = np.lexsort((-joint, ~shown), axis=1)[:, :k] if k > 1 else np.argmax(np.where(shown, joint, -1.0), axis=1)[:, None]
+        return order, np.take_along_axis(joint, order, axis=1)
+
+    def _review_reasons(
+        self, texts: Sequence[str], scores: np.ndarray, p_office: np.ndarray, threshold: float, settings: dict[str, float]
+    ) -> list[str | None]:
+        """Why each (non-blank) text needs review (see :func:`review_reasons`)."""
+        return review_reasons(
+            self.familiar_share(texts), self._not_a_task(scores) if self.not_a_task_coef is not None else None,
+            self._mixed(scores), p_office, threshold, settings,
+        )
+
+    def predict(
+        self, texts: Sequence[str | None], threshold: float | None = None, top_functions: int = 1
+    ) -> list[Prediction]:
+        """One :class:`Prediction` per text, in order (``top_functions``: see :meth:`predict_columns`)."""
+        cols = self.predict_columns(texts, threshold, top_functions)
         return [
             Prediction(
                 text="" if _missing(texts[i]) else str(texts[i]),
@@ -212,9 +325,37 @@ class Model:
                 function=cols.function[i],
                 function_confidence=_opt(cols.function_confidence[i]),
                 needs_review=bool(cols.needs_review[i]),
+                review_reason=cols.review_reason[i],
+                runners_up=tuple(
+                    (names[i], float(conf[i])) for names, conf in cols.runners_up if names[i] is not None
+                ),
             )
             for i in range(len(texts))
         ]
+
+
+def review_reasons(
+    familiar: np.ndarray, not_a_task: np.ndarray | None, mixed: np.ndarray, confidence: np.ndarray,
+    threshold: float, settings: dict[str, float],
+) -> list[str | None]:
+    """Why each text needs review: the first of :data:`REVIEW_REASONS` that applies, or None.
+
+    ``familiar``: share of known words; ``not_a_task``: P(not a task) (None: no detector);
+    ``mixed``: P(mixed); ``confidence``: the office probability shown.
+
+    Example:
+        >>> review_reasons(np.array([1.0, 0.2, 1.0, 1.0]), None, np.array([0.0, 0.0, 0.9, 0.1]),
+        ...                np.array([0.99, 0.99, 0.55, 0.6]), 0.8, {"familiar_share": 0.5, "not_a_task": 0.5})
+        [None, 'unfamiliar_text', 'mixed_task', 'low_confidence']
+    """
+    unfamiliar = (np.asarray(familiar) < settings["familiar_share"]).tolist()
+    not_task = (np.asarray(not_a_task) >= settings["not_a_task"]).tolist() if not_a_task is not None else [False] * len(unfamiliar)
+    unsure = (~(np.asarray(confidence) >= threshold)).tolist()
+    is_mixed = (np.asarray(mixed) >= 0.5).tolist()
+    return [
+        "unfamiliar_text" if u else "not_a_task" if t else ("mixed_task" if m else "low_confidence") if low else None
+        for u, t, low, m in zip(unfamiliar, not_task, unsure, is_mixed)
+    ]
 
 
 def front_office_probability(
@@ -275,9 +416,10 @@ def save_model(model: Model, path: Path | str) -> None:
         "function_coef": model.function_coef,
         "function_intercept": model.function_intercept,
     }
-    if model.mixed_coef is not None:
-        arrays["mixed_coef"] = model.mixed_coef
-        arrays["mixed_intercept"] = model.mixed_intercept
+    for part in ("mixed", "not_a_task"):
+        if getattr(model, f"{part}_coef") is not None:
+            arrays[f"{part}_coef"] = getattr(model, f"{part}_coef")
+            arrays[f"{part}_intercept"] = getattr(model, f"{part}_intercept")
     blocks = []
     for i, block in enumerate(model.blocks):
         terms = sorted(block.vocabulary, key=block.vocabulary.__getitem__)
@@ -324,16 +466,20 @@ def load_model(path: Path | str | None = None) -> Model:
             function_coef=arrays["function_coef"],
             function_intercept=arrays["function_intercept"],
             metadata=header.get("metadata", {}),
-            # Format 1 files have no detector.
+            # Format 1 files have no detector, format 2 no not-a-task detector.
             mixed_coef=arrays.get("mixed_coef"),
             mixed_intercept=arrays.get("mixed_intercept"),
+            not_a_task_coef=arrays.get("not_a_task_coef"),
+            not_a_task_intercept=arrays.get("not_a_task_intercept"),
         )
         if model.office_coef.shape != (1, offset) or model.function_coef.shape != (len(model.function_classes), offset):
             raise ValueError("weights do not match the vocabulary")
-        if (model.mixed_coef is None) != (model.mixed_intercept is None) or (
-            model.mixed_coef is not None and (model.mixed_coef.shape != (1, offset) or model.mixed_intercept.shape != (1,))
-        ):
-            raise ValueError("mixed-task detector does not match the vocabulary")
+        for part, what in (("mixed", "mixed-task detector"), ("not_a_task", "not-a-task detector")):
+            coef, intercept = getattr(model, f"{part}_coef"), getattr(model, f"{part}_intercept")
+            if (coef is None) != (intercept is None) or (
+                coef is not None and (coef.shape != (1, offset) or intercept.shape != (1,))
+            ):
+                raise ValueError(f"{what} does not match the vocabulary")
         if not set(model.function_classes) <= set(FUNCTION_OFFICE):
             raise ValueError("unknown function labels")
     except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:

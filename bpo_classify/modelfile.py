@@ -36,9 +36,10 @@ from .atomic import atomic_output
 from .errors import ModelFileError
 
 MAGIC = b"BPOCLASSIFY\x01"
-#: 2 added the mixed-task detector's arrays and the ``head`` feature block; a format 1 file
-#: still loads, while an older bpo-classify refuses a format 2 file instead of misreading it.
-FORMAT_VERSION = 2
+#: 2 added the mixed-task detector's arrays and the ``head`` feature block, 3 the not-a-task
+#: detector's; older formats still load, while an older bpo-classify refuses a newer file
+#: instead of misreading it.
+FORMAT_VERSION = 3
 _DIGEST = 32
 _LENGTH = struct.Struct("<Q")
 _PREFIX = len(MAGIC) + _DIGEST + _LENGTH.size

@@ -38,6 +38,17 @@ def _intervals(office: dict[str, Any], function: dict[str, Any]) -> list[str]:
     ]
 
 
+def _review_lines(review: dict[str, Any]) -> list[str]:
+    """The review flags: share flagged, by reason, and how often the rest are right."""
+    reasons = ", ".join(f"{reason} {_pct(share)}" for reason, share in review["by_reason"].items() if share)
+    return [
+        f"needs review (every reason, at the model's thresholds): {_pct(review['flagged'])} flagged"
+        + (f" ({reasons})" if reasons else "")
+        + f"; office right on {_pct(review['accuracy_unflagged'])} of the rest, function on "
+        f"{_pct(review['function_accuracy_unflagged'])}",
+    ]
+
+
 def format_evaluation(ev: dict[str, Any], markdown: bool = False) -> list[str]:
     """Lines describing one evaluation (one data set)."""
     office, function = ev["office"], ev["function"]
@@ -77,6 +88,24 @@ def format_evaluation(ev: dict[str, Any], markdown: bool = False) -> list[str]:
     for b in office["calibration"]["bins"]:
         rows.append([f"{b['low']:.1f}-{b['high']:.1f}", str(b["rows"]), f"{b['confidence']:.3f}", f"{b['accuracy']:.3f}"])
     lines += ["reliability (office):", ""] + _table(rows, markdown) + [""]
+    if "review" in ev:
+        lines += _review_lines(ev["review"]) + [""]
+    if "not_a_task" in ev:
+        nt = ev["not_a_task"]
+        lines += [
+            f"not-a-task detector, scored out of fold (threshold {nt['threshold']:.2f}): {_pct(nt['tasks_flagged'])} of the "
+            f"corpus's tasks flagged, {_pct(nt['lines_flagged'])} of {nt['lines']} not-task lines flagged",
+            "",
+        ]
+    for column, groups in ev.get("groups", {}).items():
+        rows = [[column, "rows", "office acc", "office F1", "function acc", "flagged", "right when not flagged"]]
+        for value, g in groups.items():
+            rows.append([
+                value or "(none)", str(g["rows"]), f"{g['office']['accuracy']:.3f}", f"{g['office']['macro_f1']:.3f}",
+                f"{g['function']['accuracy']:.3f}" if g["function"]["rows"] else "-", _pct(g["review"]["flagged"]),
+                _pct(g["review"]["accuracy_unflagged"]),
+            ])
+        lines += [f"by {column}:", ""] + _table(rows, markdown) + [""]
     if "mixed" in ev:
         m = ev["mixed"]
         lines += [

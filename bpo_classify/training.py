@@ -35,7 +35,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 
 from . import __version__
-from .corpus import LabelledData, load_ambiguous, load_labelled
+from .corpus import AMBIGUOUS_NAME, NOT_TASKS_NAME, LabelledData, bundled_path, load_labelled, load_text_column
 from .errors import CorpusError
 from .features import TOKEN_PATTERN, TfidfBlock, head_terms
 from .model import DEFAULT_THRESHOLD, Model, front_office_probability
@@ -65,6 +65,18 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # keeps the corpus's low share of mixed tasks and clear wording is left alone.
     "mixed_detector": True,
     "mixed_C": 10.0,
+    # The not-a-task detector (fitted when there are not-task lines, datasets/not_tasks.csv):
+    # posting lines that are not work (requirements, perks, schedules, headings) against
+    # the corpus's tasks and the mixed tasks, on the blocks named here, without class weights
+    # (so that it stays sure before it flags a task). Its threshold is the highest at which
+    # this share of the not-task lines, scored out of fold, is flagged.
+    "not_a_task_detector": True,
+    "not_a_task_blocks": ("word", "word_pairs", "char_wb", "head"),
+    "not_a_task_C": 10.0,
+    "not_a_task_recall": 0.9,
+    # A text is unfamiliar when fewer than this share of its words (digits aside) are words
+    # the model was trained on (see Model.familiar_share).
+    "familiar_share": 0.5,
     # The needs-review threshold is the lowest that reaches this accuracy on the
     # unflagged out-of-fold rows (see choose_threshold). The goal for users is 97% on
     # rows nobody reviews; text unlike the corpus loses about a point and a half at the
@@ -131,6 +143,11 @@ class FittedPipeline:
     mixed: LogisticRegression | None = None
     #: Out-of-fold P(front-office) of the training rows (None without calibration).
     oof_front_proba: np.ndarray | None = None
+    #: The not-a-task detector and the feature columns it reads; None without not-task lines.
+    not_a_task: LogisticRegression | None = None
+    not_a_task_columns: np.ndarray | None = None
+    #: Out-of-fold P(not a task) of the training rows and of the not-task lines (None without the detector).
+    oof_not_a_task: tuple[np.ndarray, np.ndarray] | None = None
 
     def front_office_proba(self, texts: Sequence[str]) -> np.ndarray:
         X = self.features.transform(texts)[:, self.office_columns]
@@ -157,11 +174,8 @@ class FittedPipeline:
         # Columns the office model does not read weigh zero for it.
         office_coef = np.zeros((1, offset))
         office_coef[:, self.office_columns] = self.office.coef_ * column_scale[self.office_columns]
-        mixed_coef = mixed_intercept = None
-        if self.mixed is not None:
-            mixed_coef = np.zeros((1, offset))
-            mixed_coef[:, self.office_columns] = self.mixed.coef_ * column_scale[self.office_columns]
-            mixed_intercept = self.mixed.intercept_.copy()
+        mixed_coef, mixed_intercept = _detector_weights(self.mixed, self.office_columns, column_scale, offset)
+        not_a_task_coef, not_a_task_intercept = _detector_weights(self.not_a_task, self.not_a_task_columns, column_scale, offset)
         return Model(
             blocks=blocks,
             office_coef=office_coef,
@@ -173,30 +187,54 @@ class FittedPipeline:
             metadata=metadata,
             mixed_coef=mixed_coef,
             mixed_intercept=mixed_intercept,
+            not_a_task_coef=not_a_task_coef,
+            not_a_task_intercept=not_a_task_intercept,
         )
+
+
+def _detector_weights(
+    clf: LogisticRegression | None, columns: np.ndarray | None, column_scale: np.ndarray, width: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A detector's coefficients over the whole feature space (zero where it reads nothing) and its intercept."""
+    if clf is None or columns is None:
+        return None, None
+    coef = np.zeros((1, width))
+    coef[:, columns] = clf.coef_ * column_scale[columns]
+    return coef, clf.intercept_.copy()
 
 
 def fit_pipeline(
     texts: Sequence[str], offices: Sequence[str], functions: Sequence[str], *, seed: int = 0,
     params: dict[str, Any] | None = None, calibration_folds: int = 5, ambiguous: Sequence[str] = (),
+    not_tasks: Sequence[str] = (), jobs: int | None = 1,
 ) -> FittedPipeline:
-    """Fit features, both classifiers and the office calibration on the given rows only.
+    """Fit features, the classifiers, the detectors and the office calibration on the given rows only.
 
     ``ambiguous`` texts (tasks the policy calls genuinely mixed) train the office
     model as half front-office, half back-office, and train the mixed-task detector
     against the corpus rows, so that such wording scores near 0.5 instead of being
-    labelled with confidence; they do not train the function.
+    labelled with confidence; they do not train the function. ``not_tasks`` (posting lines
+    that are not work) train the not-a-task detector against every task. ``jobs``
+    processes fit the calibration folds (``None``: one per core); the result is the same
+    for any number.
     """
     p = {**DEFAULT_PARAMS, **(params or {})}
     y_front = np.array([o == FRONT for o in offices], dtype=int)
     features = build_features(p)
-    X = features.fit_transform(list(texts) + list(ambiguous))
-    office, columns = _fit_office(features, X, y_front, len(ambiguous), p, seed)
-    mixed = _fit_mixed(X[:, columns], len(ambiguous), p, seed)
+    X = features.fit_transform(list(texts) + list(ambiguous) + list(not_tasks))
+    tasks = X[: len(texts) + len(ambiguous)]
+    office, columns = _fit_office(features, tasks, y_front, len(ambiguous), p, seed)
+    mixed = _fit_mixed(tasks[:, columns], len(ambiguous), p, seed)
+    not_a_task, not_a_task_columns = _fit_not_a_task(features, X, len(not_tasks), p, seed)
     function = build_classifier(p["function_C"], seed).fit(X[: len(texts)], list(functions))
-    calibration, oof = _fit_calibration(texts, y_front, seed, p, calibration_folds, ambiguous)
-    fitted = FittedPipeline(features, office, function, calibration, columns, mixed)
-    fitted.oof_front_proba = oof
+    held_out = _held_out_scores(texts, y_front, seed, p, calibration_folds, ambiguous, not_tasks, jobs)
+    fitted = FittedPipeline(features, office, function, (1.0, 0.0), columns, mixed, None, not_a_task, not_a_task_columns)
+    if held_out is not None:
+        scores, p_mixed, oof_not_a_task = held_out
+        platt = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, None], y_front)
+        fitted.calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+        fitted.oof_front_proba = front_office_probability(scores, fitted.calibration, p_mixed)
+        fitted.oof_not_a_task = oof_not_a_task
     return fitted
 
 
@@ -209,6 +247,18 @@ def _fit_mixed(X: Any, n_ambiguous: int, p: dict[str, Any], seed: int) -> Logist
         return None
     y = np.r_[np.zeros(X.shape[0] - n_ambiguous, dtype=int), np.ones(n_ambiguous, dtype=int)]
     return build_classifier(p["mixed_C"], seed).fit(X, y)
+
+
+def _fit_not_a_task(
+    features: FeatureUnion, X: Any, n_not_tasks: int, p: dict[str, Any], seed: int
+) -> tuple[LogisticRegression | None, np.ndarray | None]:
+    """The not-a-task detector: the last ``n_not_tasks`` rows of X against all the others (tasks),
+    on the columns of ``p["not_a_task_blocks"]``; (None, None) without such rows or when switched off."""
+    if not n_not_tasks or not p["not_a_task_detector"]:
+        return None, None
+    columns = office_columns(features, p["not_a_task_blocks"])
+    y = np.r_[np.zeros(X.shape[0] - n_not_tasks, dtype=int), np.ones(n_not_tasks, dtype=int)]
+    return build_classifier(p["not_a_task_C"], seed).fit(X[:, columns], y), columns
 
 
 def _fit_office(
@@ -232,33 +282,98 @@ def _fit_office(
     return build_classifier(p["office_C"], seed).fit(X_all, y_all, sample_weight=weights), columns
 
 
-def _fit_calibration(
-    texts: Sequence[str], y: np.ndarray, seed: int, p: dict[str, Any], folds: int, ambiguous: Sequence[str] = ()
-) -> tuple[float, float]:
-    """Platt scaling fitted on out-of-fold office scores, so it sees scores on unseen rows.
+def _held_out_scores(
+    texts: Sequence[str], y: np.ndarray, seed: int, p: dict[str, Any], folds: int, ambiguous: Sequence[str],
+    not_tasks: Sequence[str], jobs: int | None,
+) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None] | None:
+    """Out-of-fold office scores, P(mixed) and P(not a task) of the training rows, each from a
+    model fitted without them: what the calibration and the review thresholds are fitted on.
 
-    Also returns the out-of-fold P(front-office) as the model computes it (with the
-    mixed-task detector), from which the review threshold is chosen.
+    The not-task lines are split into the same number of folds, so each is scored out of fold too.
+    Only the blocks the office and the detectors read are built (the function's are not needed).
+    None when a class has fewer rows than two folds.
     """
     folds = min(folds, int(np.bincount(y, minlength=2).min()))
     if folds < 2:
-        return (1.0, 0.0), None
-    scores = np.zeros(len(texts))
-    p_mixed: np.ndarray | None = None
+        return None
     texts = np.asarray(texts, dtype=object)
-    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y):
-        feats = build_features(p)
-        X = feats.fit_transform(list(texts[tr]) + list(ambiguous))
-        clf, columns = _fit_office(feats, X, y[tr], len(ambiguous), p, seed)
-        X_te = feats.transform(texts[te])[:, columns]
-        scores[te] = clf.decision_function(X_te)
-        mixed = _fit_mixed(X[:, columns], len(ambiguous), p, seed)
-        if mixed is not None:
-            p_mixed = np.zeros(len(texts)) if p_mixed is None else p_mixed
-            p_mixed[te] = mixed.predict_proba(X_te)[:, 1]
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, None], y)
-    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-    return (a, b), front_office_probability(scores, (a, b), p_mixed)
+    not_tasks = np.asarray(list(not_tasks), dtype=object)
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y))
+    nt_splits = _side_folds(len(not_tasks), folds, seed)
+    needed = set(p["office_blocks"]) | (set(p["not_a_task_blocks"]) if len(not_tasks) else set())
+    fold_params = {**p, **_only_blocks(needed)}
+    results = parallel(
+        _held_out_fold,
+        [(texts[tr], y[tr], texts[te], ambiguous, not_tasks[nt_tr], not_tasks[nt_te], fold_params, seed)
+         for (tr, te), (nt_tr, nt_te) in zip(splits, nt_splits)],
+        jobs,
+    )
+    scores = np.zeros(len(texts))
+    p_mixed = np.zeros(len(texts)) if len(ambiguous) and p["mixed_detector"] else None
+    nt_tasks = np.zeros(len(texts)) if len(not_tasks) and p["not_a_task_detector"] else None
+    nt_lines = np.zeros(len(not_tasks))
+    for ((_, te), (_, nt_te)), (s, m, t, lines) in zip(zip(splits, nt_splits), results):
+        scores[te] = s
+        if p_mixed is not None:
+            p_mixed[te] = m
+        if nt_tasks is not None:
+            nt_tasks[te], nt_lines[nt_te] = t, lines
+    return scores, p_mixed, None if nt_tasks is None else (nt_tasks, nt_lines)
+
+
+def _held_out_fold(
+    train_texts: np.ndarray, y: np.ndarray, test_texts: np.ndarray, ambiguous: Sequence[str],
+    not_tasks: np.ndarray, test_not_tasks: np.ndarray, p: dict[str, Any], seed: int,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """One calibration fold: the office scores, P(mixed) and P(not a task) of the held-out rows,
+    and P(not a task) of the held-out not-task lines."""
+    feats = build_features(p)
+    X = feats.fit_transform(list(train_texts) + list(ambiguous) + list(not_tasks))
+    tasks = X[: len(train_texts) + len(ambiguous)]
+    clf, columns = _fit_office(feats, tasks, y, len(ambiguous), p, seed)
+    X_te = feats.transform(list(test_texts))
+    mixed = _fit_mixed(tasks[:, columns], len(ambiguous), p, seed)
+    detector, nt_columns = _fit_not_a_task(feats, X, len(not_tasks), p, seed)
+    p_mixed = None if mixed is None else mixed.predict_proba(X_te[:, columns])[:, 1]
+    if detector is None:
+        return clf.decision_function(X_te[:, columns]), p_mixed, None, None
+    lines = detector.predict_proba(feats.transform(list(test_not_tasks))[:, nt_columns])[:, 1] if len(test_not_tasks) else np.zeros(0)
+    return clf.decision_function(X_te[:, columns]), p_mixed, detector.predict_proba(X_te[:, nt_columns])[:, 1], lines
+
+
+def _only_blocks(names: set[str]) -> dict[str, Any]:
+    """Parameters that build only the named feature blocks (each block's values do not depend on the others)."""
+    off: dict[str, Any] = {}
+    if "word_pairs" not in names:
+        off["word_ngrams"] = (DEFAULT_PARAMS["word_ngrams"][0],) * 2
+    if "char_wb" not in names:
+        off["char_ngrams"] = None
+    if "head" not in names:
+        off["head_words"] = 0
+    return off
+
+
+def _side_folds(n: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds for a side set (mixed tasks, not-task lines): KFold when it has enough rows, else
+    every fold trains on all of it and scores none."""
+    if n >= folds:
+        return list(KFold(folds, shuffle=True, random_state=seed).split(np.arange(n)))
+    return [(np.arange(n), np.arange(0))] * folds
+
+
+def parallel(function: Any, arguments: Sequence[tuple[Any, ...]], jobs: int | None) -> list[Any]:
+    """``[function(*args) for args in arguments]``, in ``jobs`` processes (``None``: one per core).
+
+    joblib (scikit-learn's own dependency) runs them: the results, in order, do not depend on ``jobs``.
+    """
+    from joblib import Parallel, delayed
+
+    from .labeling import available_cores
+
+    jobs = min(len(arguments), available_cores() if jobs is None else max(1, jobs))
+    if jobs <= 1:
+        return [function(*args) for args in arguments]
+    return Parallel(n_jobs=jobs)(delayed(function)(*args) for args in arguments)
 
 
 def choose_threshold(front_proba: np.ndarray, y_front: np.ndarray, target: float) -> float:
@@ -285,37 +400,47 @@ class TrainResult:
 
 
 def cross_validate(
-    data: LabelledData, *, cv: int = 5, seed: int = 0, params: dict[str, Any] | None = None, ambiguous: Sequence[str] = ()
+    data: LabelledData, *, cv: int = 5, seed: int = 0, params: dict[str, Any] | None = None,
+    ambiguous: Sequence[str] = (), not_tasks: Sequence[str] = (), jobs: int | None = None,
 ) -> dict[str, Any]:
     """Stratified K-fold scores: each fold's model is fitted without that fold's rows.
 
     Returns accuracy and macro-F1 for office and function, and the out-of-fold
     predictions (``oof``) for calibration and threshold analysis. The ``ambiguous``
-    (mixed) texts are split into folds too: ``oof["mixed_front_proba"]`` holds each
-    one's P(front-office) from a model that trained on the other folds' mixed texts
-    only, which measures whether unseen mixed wording comes out unsure.
+    (mixed) texts and the ``not_tasks`` lines are split into folds too:
+    ``oof["mixed_front_proba"]`` holds each mixed text's P(front-office) and
+    ``oof["not_task_lines"]`` each not-task line's P(not a task), from models that trained
+    on the other folds only. The folds run in ``jobs`` processes (``None``: one per core);
+    the result is the same for any number.
     """
     texts = np.asarray(data.texts, dtype=object)
     functions = np.asarray(data.functions, dtype=object)
     offices = np.asarray(data.offices, dtype=object)
     mixed = np.asarray(list(ambiguous), dtype=object)
-    front = np.zeros(len(texts))
-    mixed_front = np.full(len(mixed), np.nan)
-    fn_pred = np.empty(len(texts), dtype=object)
-    splitter = StratifiedKFold(cv, shuffle=True, random_state=seed)
-    # Too few mixed texts to hold any out: every fold trains on all of them, none is scored.
-    mixed_folds = KFold(cv, shuffle=True, random_state=seed).split(mixed) if len(mixed) >= cv else itertools.repeat((np.arange(len(mixed)), np.arange(0)))
-    fold_of = np.zeros(len(texts), dtype=int)
-    for k, ((tr, te), (mixed_tr, mixed_te)) in enumerate(zip(splitter.split(texts, functions), mixed_folds)):
-        fitted = fit_pipeline(texts[tr], offices[tr], functions[tr], seed=seed, params=params, ambiguous=mixed[mixed_tr])
-        model = fitted.to_model({})
-        cols = model.predict_columns(list(texts[te]), threshold=0.5)
-        front[te] = model.front_office_proba(list(texts[te]))
-        if len(mixed_te):
-            mixed_front[mixed_te] = model.front_office_proba(list(mixed[mixed_te]))
-        fn_pred[te] = cols.function
-        fold_of[te] = k
-    office_pred = np.where(front >= 0.5, FRONT, "back-office")
+    lines = np.asarray(list(not_tasks), dtype=object)
+    splits = list(StratifiedKFold(cv, shuffle=True, random_state=seed).split(texts, functions))
+    mixed_splits, line_splits = _side_folds(len(mixed), cv, seed), _side_folds(len(lines), cv, seed)
+    results = parallel(
+        _cross_validation_fold,
+        [(texts[tr], offices[tr], functions[tr], texts[te], mixed[m_tr], mixed[m_te], lines[l_tr], lines[l_te], seed, params)
+         for (tr, te), (m_tr, m_te), (l_tr, l_te) in zip(splits, mixed_splits, line_splits)],
+        jobs,
+    )
+    oof: dict[str, np.ndarray] = {
+        "front_proba": np.zeros(len(texts)), "function": np.empty(len(texts), dtype=object),
+        "fold": np.zeros(len(texts), dtype=int), "mixed_proba": np.zeros(len(texts)),
+        "not_a_task": np.zeros(len(texts)), "familiar_share": np.zeros(len(texts)),
+        "mixed_front_proba": np.full(len(mixed), np.nan), "not_task_lines": np.full(len(lines), np.nan),
+    }
+    for k, ((_, te), (_, m_te), (_, l_te), result) in enumerate(zip(splits, mixed_splits, line_splits, results)):
+        for key in ("front_proba", "function", "mixed_proba", "not_a_task", "familiar_share"):
+            oof[key][te] = result[key]
+        oof["fold"][te] = k
+        oof["mixed_front_proba"][m_te] = result["mixed_front_proba"]
+        oof["not_task_lines"][l_te] = result["not_task_lines"]
+    oof["mixed_front_proba"] = oof["mixed_front_proba"][~np.isnan(oof["mixed_front_proba"])]
+    oof["not_task_lines"] = oof["not_task_lines"][~np.isnan(oof["not_task_lines"])]
+    office_pred = np.where(oof["front_proba"] >= 0.5, FRONT, "back-office")
     return {
         "folds": cv,
         "seed": seed,
@@ -325,11 +450,45 @@ def cross_validate(
             "macro_f1": float(f1_score(offices, office_pred, average="macro")),
         },
         "function": {
-            "accuracy": float(accuracy_score(functions, fn_pred.astype(str))),
-            "macro_f1": float(f1_score(functions, fn_pred.astype(str), average="macro")),
+            "accuracy": float(accuracy_score(functions, oof["function"].astype(str))),
+            "macro_f1": float(f1_score(functions, oof["function"].astype(str), average="macro")),
         },
-        "oof": {"front_proba": front, "function": fn_pred, "fold": fold_of, "mixed_front_proba": mixed_front[~np.isnan(mixed_front)]},
+        "oof": oof,
     }
+
+
+def _cross_validation_fold(
+    texts: np.ndarray, offices: np.ndarray, functions: np.ndarray, test: np.ndarray, mixed: np.ndarray,
+    test_mixed: np.ndarray, lines: np.ndarray, test_lines: np.ndarray, seed: int, params: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """One fold: a model fitted on the fold's training rows, and what it says of the held-out ones."""
+    model = fit_pipeline(texts, offices, functions, seed=seed, params=params, ambiguous=mixed, not_tasks=lines, jobs=1).to_model({})
+    held_out = list(test)
+    return {
+        "front_proba": model.front_office_proba(held_out),
+        "function": model.predict_columns(held_out, threshold=0.5).function,
+        "mixed_proba": model.mixed_proba(held_out),
+        "not_a_task": model.not_a_task_proba(held_out),
+        "familiar_share": model.familiar_share(held_out),
+        "mixed_front_proba": model.front_office_proba(list(test_mixed)) if len(test_mixed) else np.zeros(0),
+        "not_task_lines": model.not_a_task_proba(list(test_lines)) if len(test_lines) else np.zeros(0),
+    }
+
+
+def choose_not_a_task_threshold(line_proba: np.ndarray, recall: float) -> float:
+    """The highest not-a-task threshold at which at least ``recall`` of the not-task lines are flagged.
+
+    ``line_proba`` is P(not a task) of not-task lines, out of fold. The higher the
+    threshold, the fewer real tasks are flagged with them.
+
+    Example:
+        >>> choose_not_a_task_threshold(np.array([0.2, 0.5, 0.6, 0.9]), 0.75)
+        0.5
+    """
+    for t in np.round(np.arange(0.95, 0.04, -0.01), 2):
+        if len(line_proba) and np.mean(line_proba >= t) >= recall:
+            return float(t)
+    return 0.05
 
 
 def train(
@@ -343,14 +502,18 @@ def train(
     params: dict[str, Any] | None = None,
     encoding: str = "utf-8",
     ambiguous: str | Path | Sequence[str] | None = None,
+    not_tasks: str | Path | Sequence[str] | None = None,
+    jobs: int | None = None,
 ) -> TrainResult:
     """Train on a labelled CSV (default: the bundled corpus) and return the model and metrics.
 
     ``ambiguous``: texts the policy calls genuinely mixed (a CSV with a ``text`` column,
-    or a list); by default the bundled ``datasets/ambiguous_tasks.csv`` when training on
+    or a list); ``not_tasks``: posting lines that are not tasks (the same); by default the
+    bundled ``datasets/ambiguous_tasks.csv`` and ``datasets/not_tasks.csv`` when training on
     the bundled corpus, none otherwise. With ``cv`` >= 2, also cross-validates and
-    stores the scores in the model's metadata. Raises :class:`CorpusError` when the
-    data cannot train a model.
+    stores the scores in the model's metadata. ``jobs`` processes fit the folds (``None``:
+    one per core; the model is the same for any number). Raises :class:`CorpusError` when
+    the data cannot train a model.
     """
     bundled = data is None
     if not isinstance(data, LabelledData):
@@ -358,12 +521,8 @@ def train(
             data, text_column=text_column, office_column=office_column,
             function_column=function_column, encoding=encoding, min_per_class=cv,
         )
-    if ambiguous is None:
-        mixed = load_ambiguous() if bundled else []
-    elif isinstance(ambiguous, (str, Path)):
-        mixed = load_ambiguous(ambiguous)
-    else:
-        mixed = list(ambiguous)
+    mixed = _side_set(ambiguous, bundled, AMBIGUOUS_NAME)
+    lines = _side_set(not_tasks, bundled, NOT_TASKS_NAME)
     smallest = min(np.unique(np.asarray(data.functions, dtype=str), return_counts=True)[1])
     if cv and smallest < cv:
         raise CorpusError(
@@ -373,19 +532,32 @@ def train(
     p = {**DEFAULT_PARAMS, **(params or {})}
     metrics: dict[str, Any] = {}
     if cv:
-        scores = cross_validate(data, cv=cv, seed=seed, params=p, ambiguous=mixed)
+        scores = cross_validate(data, cv=cv, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs)
         metrics = {"cross_validation": {k: v for k, v in scores.items() if k != "oof"}}
-    fitted = fit_pipeline(data.texts, data.offices, data.functions, seed=seed, params=p, ambiguous=mixed)
+    fitted = fit_pipeline(data.texts, data.offices, data.functions, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs)
     threshold = DEFAULT_THRESHOLD
+    review = {"familiar_share": float(p["familiar_share"])}
     if fitted.oof_front_proba is not None:
         y = np.array([o == FRONT for o in data.offices], dtype=int)
         threshold = choose_threshold(fitted.oof_front_proba, y, p["review_target_accuracy"])
-    metadata = _metadata(data, seed, p, metrics, threshold, mixed)
+    if fitted.oof_not_a_task is not None:
+        review["not_a_task"] = choose_not_a_task_threshold(fitted.oof_not_a_task[1], p["not_a_task_recall"])
+    metadata = _metadata(data, seed, p, metrics, threshold, mixed, lines, review)
     return TrainResult(fitted.to_model(metadata), metrics, fitted)
 
 
+def _side_set(given: str | Path | Sequence[str] | None, bundled: bool, name: str) -> list[str]:
+    """Mixed tasks or not-task lines: a file's ``text`` column, a list, or (None) the bundled set with the bundled corpus."""
+    if given is None:
+        return load_text_column(bundled_path(name)) if bundled else []
+    if isinstance(given, (str, Path)):
+        return load_text_column(given)
+    return list(given)
+
+
 def _metadata(
-    data: LabelledData, seed: int, params: dict[str, Any], metrics: dict[str, Any], threshold: float, ambiguous: Sequence[str]
+    data: LabelledData, seed: int, params: dict[str, Any], metrics: dict[str, Any], threshold: float,
+    ambiguous: Sequence[str], not_tasks: Sequence[str], review: dict[str, float],
 ) -> dict[str, Any]:
     import sklearn
 
@@ -398,11 +570,12 @@ def _metadata(
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "created_at": created.replace(microsecond=0).isoformat(),
-        "training_data": {"source": Path(data.source).name, "sha256": data.sha256, "rows": len(data), "ambiguous_rows": len(ambiguous)},
+        "training_data": {"source": Path(data.source).name, "sha256": data.sha256, "rows": len(data), "ambiguous_rows": len(ambiguous), "not_task_rows": len(not_tasks)},
         "offices": sorted(set(data.offices)),
         "functions": sorted(set(f for f in data.functions if f)),
         "seed": seed,
         "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
         "review_threshold": threshold,
+        "review": review,
         "metrics": metrics,
     }

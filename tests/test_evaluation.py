@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from bpo_classify.cli import cli
-from bpo_classify.evaluation import SCHEMA, _per_class, bootstrap_interval, calibration, resampled_scores, score, threshold_tradeoff
+from bpo_classify.evaluation import SCHEMA
+from bpo_classify.evaluation import _per_class, bootstrap_interval, calibration, resampled_scores, score, threshold_tradeoff
+from bpo_classify.model import REVIEW_REASONS
 from conftest import EXTERNAL, write_csv
 
 
@@ -30,7 +32,9 @@ def test_json_schema_is_stable(runner, tmp_path):
     assert report["schema"] == SCHEMA == "bpo-classify/evaluation/1"
     assert _keys(report) == ["evaluations", "model", "schema"]
     ev = report["evaluations"][0]
-    assert _keys(ev) == ["function", "kind", "name", "office", "source"]
+    assert _keys(ev) == ["function", "kind", "name", "office", "review", "source"]
+    assert _keys(ev["review"]) == ["accuracy_unflagged", "by_reason", "flagged", "function_accuracy_unflagged", "rows"]
+    assert sorted(ev["review"]["by_reason"]) == sorted(REVIEW_REASONS)
     assert _keys(ev["office"]) == ["accuracy", "at_threshold", "brier", "calibration", "confusion", "interval", "macro_f1", "per_class", "rows", "threshold_tradeoff"]
     assert _keys(ev["function"]) == ["accuracy", "confusion", "interval", "macro_f1", "per_class", "rows"]
     assert _keys(ev["office"]["interval"]) == ["accuracy", "level", "macro_f1", "resamples"]
@@ -38,6 +42,25 @@ def test_json_schema_is_stable(runner, tmp_path):
     assert _keys(ev["office"]["threshold_tradeoff"][0]) == ["accuracy_unflagged", "flagged", "threshold"]
     assert ev["office"]["rows"] == 3 and ev["function"]["rows"] == 2
     assert ev["office"]["accuracy"] == 1.0
+
+
+def test_files_with_kind_and_lang_columns_are_also_scored_by_group(model, tmp_path):
+    """`kind` and `lang` columns (as in the external files) add per-value figures; other extra columns are ignored."""
+    from bpo_classify.evaluation import evaluate
+
+    path = write_csv(tmp_path / "held.tsv", [
+        ["id", "text", "office", "function", "kind", "lang", "source"],
+        ["1", "process invoices", "back-office", "finance_accounting", "service", "en", "x"],
+        ["2", "answer live chat inquiries", "front-office", "customer_service", "posting", "en", "y"],
+        ["3", "procesar facturas de proveedores", "back-office", "finance_accounting", "other_lang", "es", "z"],
+    ], delimiter="\t")
+    ev = evaluate(model, [path])["evaluations"][0]
+    assert sorted(ev["groups"]) == ["kind", "lang"]
+    en, es = ev["groups"]["lang"]["en"], ev["groups"]["lang"]["es"]
+    assert (en["rows"], es["rows"]) == (2, 1)
+    assert en["office"]["accuracy"] == 1.0 and en["review"]["flagged"] == 0.0
+    assert es["review"]["by_reason"]["unfamiliar_text"] == 1.0
+    assert sorted(ev["groups"]["kind"]) == ["other_lang", "posting", "service"]
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from bpo_classify.cli import cli
 from bpo_classify.labeling import ADDED_COLUMNS
-from bpo_classify.model import load_model
+from bpo_classify.model import REVIEW_REASONS, load_model
 from bpo_classify.policy import FRONT, FUNCTION_OFFICE, OFFICES
 
 pytestmark = pytest.mark.fuzz
@@ -116,7 +116,17 @@ def check_predictions(model, batch, predictions) -> None:
         # The function is one of the office shown, with a joint probability no larger.
         assert FUNCTION_OFFICE[p.function] == p.office
         assert 0.0 <= p.function_confidence <= p.office_confidence
-        assert p.needs_review == (p.office_confidence < model.threshold)
+        # Flagged exactly when there is a reason; unfamiliar words first, then not-a-task lines,
+        # then the office probability under the threshold.
+        assert p.needs_review == (p.review_reason is not None) and p.review_reason in (None, *REVIEW_REASONS)
+        settings = model.review_settings
+        unfamiliar = model.familiar_share([text])[0] < settings["familiar_share"]
+        not_a_task = model.not_a_task_coef is not None and model.not_a_task_proba([text])[0] >= settings["not_a_task"]
+        assert (p.review_reason == "unfamiliar_text") == unfamiliar
+        if not unfamiliar:
+            assert (p.review_reason == "not_a_task") == not_a_task
+        if not unfamiliar and not not_a_task:
+            assert (p.review_reason in ("mixed_task", "low_confidence")) == (p.office_confidence < model.threshold)
         j += 1
 
 
