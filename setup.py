@@ -14,7 +14,7 @@ from setuptools.command.build_py import build_py
 class BuildWithCorpus(build_py):
     def run(self) -> None:
         super().run()
-        for name in ("bpo_tasks.csv", "ambiguous_tasks.csv"):
+        for name in ("bpo_tasks.csv", "ambiguous_tasks.csv", "not_tasks.csv"):
             target = Path(self.build_lib) / "bpo_classify" / "data" / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(Path(__file__).parent / "datasets" / name, target)

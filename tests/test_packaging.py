@@ -23,7 +23,7 @@ def test_wheel_ships_model_and_corpus(tmp_path):
     assert done.returncode == 0, done.stderr
     (wheel,) = tmp_path.glob("bpo_classify-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("default_model.bpoc", "bpo_tasks.csv", "ambiguous_tasks.csv"):
+    for name in ("default_model.bpoc", "bpo_tasks.csv", "ambiguous_tasks.csv", "not_tasks.csv"):
         assert f"bpo_classify/data/{name}" in names
     assert not any(n.startswith(("tests/", "datasets/", "benchmarks/")) for n in names)
     packaged = zipfile.ZipFile(wheel).read("bpo_classify/data/bpo_tasks.csv")
