@@ -172,10 +172,13 @@ class Model:
         return _softmax(self._scores(texts)[:, self._column("function") :])
 
     def familiar_share(self, texts: Sequence[str]) -> np.ndarray:
-        """Share of each text's words that the model was trained on (digits aside; 0 for no word at all).
+        """Share of each text's words that the model was trained on (0 for no word at all).
 
-        A word counts as known when the word block's vocabulary has it, or has it without a
-        final "s". Text in a language or script the model does not know scores near 0.
+        Words count by the square root of their length, so a long run of unknown letters (a
+        word of another language, a hash) outweighs a short known one ("de", "en"); words of
+        digits only are left out. A word is known when the word block's vocabulary has it,
+        or has it without a final "s". Text in a language or script the model does not know
+        scores near 0.
 
         Example:
             >>> from bpo_classify import load_model
@@ -188,7 +191,8 @@ class Model:
         for i, text in enumerate(texts):
             words = [w for w in _tokens(text.lower()) if not w.isdigit()]
             if words:
-                out[i] = sum(w in known or w.rstrip("s") in known for w in words) / len(words)
+                weights = [math.sqrt(len(w)) for w in words]
+                out[i] = sum(wt for w, wt in zip(words, weights) if w in known or w.rstrip("s") in known) / sum(weights)
         return out
 
     def _word_vocabulary(self) -> dict[str, int] | set[str]:
