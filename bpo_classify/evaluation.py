@@ -263,6 +263,29 @@ def score_model(model: Model, data: LabelledData, threshold: float | None = None
     return result
 
 
+def oof_review(data: LabelledData, oof: dict[str, Any], threshold: float, review: dict[str, float]) -> dict[str, Any]:
+    """What the review flags would do to rows scored out of fold (``training.cross_validate``'s
+    ``oof``), at ``threshold`` and a model's ``review`` settings: the ``review`` block and, when
+    not-task lines were held out too, the ``not_a_task`` block (tasks and lines flagged)."""
+    settings = {"familiar_share": 0.5, "not_a_task": 0.5, **review}
+    front = oof["front_proba"]
+    predicted = np.where(front >= 0.5, FRONT, BACK)
+    has_detector = len(oof["not_task_lines"]) > 0
+    reasons = review_reasons(
+        oof["familiar_share"], oof["not_a_task"] if has_detector else None, oof["mixed_proba"],
+        np.maximum(front, 1 - front), threshold, settings,
+    )
+    out: dict[str, Any] = {"review": review_scores(data.offices, list(predicted), data.functions, list(oof["function"]), reasons)}
+    if has_detector:
+        out["not_a_task"] = {
+            "threshold": settings["not_a_task"],
+            "tasks_flagged": float(np.mean(oof["not_a_task"] >= settings["not_a_task"])),
+            "lines": len(oof["not_task_lines"]),
+            "lines_flagged": float(np.mean(oof["not_task_lines"] >= settings["not_a_task"])),
+        }
+    return out
+
+
 def cross_validated(
     data: LabelledData, *, cv: int = 5, seed: int = 0, params: dict[str, Any] | None = None,
     threshold: float | None = None, ambiguous: Sequence[str] = (), not_tasks: Sequence[str] = (),
@@ -279,21 +302,7 @@ def cross_validated(
     result = score(data.offices, oof["front_proba"], data.functions, list(oof["function"]), threshold)
     if len(oof["mixed_front_proba"]):
         result["mixed"] = mixed_scores(oof["mixed_front_proba"], 0.5 if threshold is None else threshold)
-    settings = {"familiar_share": 0.5, "not_a_task": 0.5, **(review or {})}
-    front = oof["front_proba"]
-    predicted = np.where(front >= 0.5, FRONT, BACK)
-    reasons = review_reasons(
-        oof["familiar_share"], oof["not_a_task"] if len(not_tasks) else None, oof["mixed_proba"],
-        np.maximum(front, 1 - front), 0.5 if threshold is None else threshold, settings,
-    )
-    result["review"] = review_scores(data.offices, list(predicted), data.functions, list(oof["function"]), reasons)
-    if len(oof["not_task_lines"]):
-        result["not_a_task"] = {
-            "threshold": settings["not_a_task"],
-            "tasks_flagged": float(np.mean(oof["not_a_task"] >= settings["not_a_task"])),
-            "lines": len(oof["not_task_lines"]),
-            "lines_flagged": float(np.mean(oof["not_task_lines"] >= settings["not_a_task"])),
-        }
+    result.update(oof_review(data, oof, 0.5 if threshold is None else threshold, review or {}))
     return result, oof
 
 

@@ -531,9 +531,7 @@ def train(
         )
     p = {**DEFAULT_PARAMS, **(params or {})}
     metrics: dict[str, Any] = {}
-    if cv:
-        scores = cross_validate(data, cv=cv, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs)
-        metrics = {"cross_validation": {k: v for k, v in scores.items() if k != "oof"}}
+    scores = cross_validate(data, cv=cv, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs) if cv else None
     fitted = fit_pipeline(data.texts, data.offices, data.functions, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs)
     threshold = DEFAULT_THRESHOLD
     review = {"familiar_share": float(p["familiar_share"])}
@@ -542,6 +540,13 @@ def train(
         threshold = choose_threshold(fitted.oof_front_proba, y, p["review_target_accuracy"])
     if fitted.oof_not_a_task is not None:
         review["not_a_task"] = choose_not_a_task_threshold(fitted.oof_not_a_task[1], p["not_a_task_recall"])
+    if scores is not None:
+        from .evaluation import oof_review
+
+        # Where the review flags land on rows the fold models did not see, at this model's thresholds.
+        metrics = {"cross_validation": {
+            **{k: v for k, v in scores.items() if k != "oof"}, **oof_review(data, scores["oof"], threshold, review),
+        }}
     metadata = _metadata(data, seed, p, metrics, threshold, mixed, lines, review)
     return TrainResult(fitted.to_model(metadata), metrics, fitted)
 
