@@ -1,0 +1,92 @@
+"""The README's console examples are what the program prints, to the byte.
+
+Every ``$ bpo-classify predict|info|explain|check-data|label`` example in the README
+that needs no file of the reader's own is run here and its output compared with the
+lines under it (``$ printf ... | bpo-classify ...`` feeds the printed text on stdin,
+``$ head -3 FILE`` shows the first lines of a file an example wrote). A formatting
+change that the README does not show fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+import pytest
+
+from bpo_classify.cli import cli
+from conftest import ROOT
+
+RUNNABLE = ("predict", "info", "explain", "check-data", "label")
+
+
+@dataclass
+class Example:
+    line: int
+    command: str
+    output: str
+
+
+def examples() -> list[Example]:
+    """Each ``$ ...`` command of the README's console blocks, with the output printed under it."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found: list[Example] = []
+    for block in re.finditer(r"```console\n(.*?)```", text, flags=re.S):
+        start = text.count("\n", 0, block.start()) + 2
+        current: Example | None = None
+        for offset, line in enumerate(block.group(1).splitlines()):
+            if line.startswith("$ "):
+                current = Example(start + offset, line[2:], "")
+                found.append(current)
+            elif current is not None:
+                current.output += line + "\n"
+    return found
+
+
+def _runnable(example: Example) -> bool:
+    words = shlex.split(example.command.split("|")[-1])
+    if words[0] == "head":
+        return True
+    return (
+        words[0] == "bpo-classify" and words[1] in RUNNABLE
+        and "--model" not in words and "--engine" not in words and "--text-column" not in words
+    )
+
+
+EXAMPLES = [e for e in examples() if _runnable(e)]
+
+
+def test_the_readme_has_the_examples_this_file_runs():
+    """The examples of predict (table and CSV), label, check-data, info and explain are all found."""
+    commands = " ".join(shlex.split(e.command)[1] if e.command.startswith("bpo") else e.command for e in EXAMPLES)
+    for name in ("predict", "label", "head -3", "check-data", "info", "explain"):
+        assert name in commands, name
+    assert len(EXAMPLES) >= 8
+
+
+def test_readme_examples_print_what_the_readme_shows(runner, tmp_path, monkeypatch):
+    """Each runnable example, run in order in one directory, prints exactly the README's lines."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "datasets").symlink_to(ROOT / "datasets")
+    for example in EXAMPLES:
+        stdin = None
+        command = example.command
+        if command.startswith("printf "):
+            printed, command = command.split("|", 1)
+            stdin = shlex.split(printed)[1].encode().decode("unicode_escape")
+        words = shlex.split(command)
+        if words[0] == "head":
+            count, name = int(words[1].lstrip("-")), words[2]
+            got = "".join((tmp_path / name).read_text(encoding="utf-8").splitlines(keepends=True)[:count])
+        else:
+            result = runner.invoke(cli, words[1:], input=stdin, catch_exceptions=False)
+            assert result.exit_code == 0, (example.line, result.output)
+            got = result.output
+        assert got == example.output, f"README line {example.line}: {example.command}"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[str(e.line) for e in EXAMPLES])
+def test_each_example_has_output_to_compare(example):
+    """An example with nothing under it would compare nothing."""
+    assert example.output.strip()
