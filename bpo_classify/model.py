@@ -32,9 +32,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ModelFileError
-from .features import LinearScorer, TfidfBlock
+from .features import TfidfBlock
 from .modelfile import read_model_file, write_model_file
 from .policy import BACK, FRONT, FUNCTION_OFFICE
+from .scoring import LinearScorer
 
 #: Used when a model file does not name its own review threshold.
 DEFAULT_THRESHOLD = 0.75
@@ -133,7 +134,7 @@ class Model:
     def _scores(self, texts: Sequence[str]) -> np.ndarray:
         """Office, detector (if any) and function decision values side by side, from one pass.
 
-        The :class:`~bpo_classify.features.LinearScorer` is kept on the model: it
+        The :class:`~bpo_classify.scoring.LinearScorer` is kept on the model: it
         remembers the words it has analysed, so later batches are faster. A text's
         scores do not depend on the batch it comes in.
         """

@@ -16,30 +16,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bpo_classify import labeling
 from bpo_classify.cli import cli
-from bpo_classify.features import LinearScorer, linear_scores
 from bpo_classify.labeling import ADDED_COLUMNS, Labeller, label_csv
 from bpo_classify.progress import ProgressBar
 from bpo_classify.tables import render_rows, write_rows, write_table
-from conftest import read_csv, start_cli, wait_for_temp_output, write_csv
-
-DUTIES = [
-    "Process vendor invoices and match them to purchase orders",
-    "Answer inbound customer calls about billing questions",
-    "Reconcile bank statements, and post journal entries",
-    "Troubleshoot VPN connection issues for customers over chat",
-    'Update the "master data" records in SAP',
-    "Run payroll for hourly employees\nand check overtime",
-    "",
-    "   ",
-    "Call prospects to book product demos",
-    "Moderate user comments on the brand's social pages",
-]
-
+from conftest import DUTIES, read_csv, start_cli, wait_for_temp_output, write_csv
 
 def export(path: Path, n: int, seed: int = 0, delimiter: str = ",") -> Path:
     """A job-duty export of ``n`` rows: repeated duties, variants, blanks, quotes, line breaks."""
@@ -118,88 +102,6 @@ def test_labeller_cache_gives_the_same_cells(model):
     small = Labeller(model, 0, cache_size=3)
     assert small.labels(texts) == fresh
     assert small.labels(list(reversed(texts))) == list(reversed(fresh))
-
-
-# -- the batch scorer against the plain computation ---------------------------------------------
-def _both(model, texts):
-    coef = np.vstack([model.office_coef, model.function_coef])
-    intercept = np.concatenate([model.office_intercept, model.function_intercept])
-    return linear_scores(model.blocks, texts, coef, intercept), LinearScorer(model.blocks, coef, intercept), coef, intercept
-
-
-def test_scorer_equals_plain_scores_on_tricky_texts(model):
-    """Repeated words, shared n-grams, punctuation-only words, the scorer's own separator: same scores to 1e-12."""
-    texts = [
-        "the the the invoice invoices invoicing", "AP/AR AP/AR recon - - • •", "", " ", "a",
-        "process \ue000 invoices", "\ue000", "x\ue000y process", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" * 3,
-        "ÜBER große Straße İstanbul", "tab\tand\nnewline\r\nthere", "1099 forms 1099-misc", "emoji 😊 text",
-    ] + DUTIES
-    plain, scorer, _, _ = _both(model, texts)
-    np.testing.assert_allclose(scorer.scores(texts), plain, rtol=0, atol=1e-12)
-
-
-def test_scorer_word_table_starts_afresh(model):
-    """With a tiny word table (rebuilt again and again), batch after batch, the scores stay the same."""
-    texts = [f"{d} number {i}" for i, d in enumerate(DUTIES * 20)]
-    plain, _, coef, intercept = _both(model, texts)
-    scorer = LinearScorer(model.blocks, coef, intercept, max_words=30)
-    for i in range(0, len(texts), 17):
-        np.testing.assert_allclose(scorer.scores(texts[i:i + 17]), plain[i:i + 17], rtol=0, atol=1e-12)
-
-
-def test_scorer_general_word_ngrams(model):
-    """A word block of 1-3-grams (scored term by term) matches the plain computation too."""
-    from bpo_classify.features import TfidfBlock
-
-    block = model.blocks[0]
-    vocab = dict(block.vocabulary)
-    vocab["process vendor invoices"] = len(vocab)
-    wide = TfidfBlock("word", (1, 3), vocab, np.append(block.idf, 2.5), 0)
-    char = model.blocks[1]
-    shifted = TfidfBlock(char.analyzer, char.ngram_range, char.vocabulary, char.idf, len(vocab))
-    rng = np.random.default_rng(0)
-    coef = rng.normal(size=(3, len(vocab) + len(char.idf)))
-    texts = DUTIES + ["process vendor invoices twice: process vendor invoices"]
-    expected = linear_scores([wide, shifted], texts, coef, np.zeros(3))
-    got = LinearScorer([wide, shifted], coef, np.zeros(3)).scores(texts)
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
-
-
-def test_scores_do_not_depend_on_the_batch(model):
-    """A text's probabilities are the same, to the last bit, alone, in a small batch or in a large one."""
-    texts = [f"{d} {i}" for i, d in enumerate(DUTIES * 300)]
-    large = model.function_proba(texts)
-    small = np.vstack([model.function_proba(texts[i:i + 10]) for i in range(0, len(texts), 10)])
-    alone = np.vstack([model.function_proba([t]) for t in texts[:50]])
-    assert np.array_equal(large, small) and np.array_equal(large[:50], alone)
-
-
-def test_bigram_table_and_string_lookup_agree(model, monkeypatch):
-    """Word-to-word bigrams found through the pair table or as strings give identical scores."""
-    from bpo_classify import features
-
-    texts = [f"{d} for account {i} process invoices" for i, d in enumerate(DUTIES * 10)]
-    _, by_string, coef, intercept = _both(model, texts)
-    expected = by_string.scores(texts)
-    assert by_string.blocks[0].pair_keys is None
-    monkeypatch.setattr(features, "PAIR_TABLE_MIN", 0)
-    by_table = LinearScorer(model.blocks, coef, intercept)
-    assert np.array_equal(by_table.scores(texts), expected)
-    assert by_table.blocks[0].pair_keys is not None
-
-
-def test_threads_sharing_a_model(model):
-    """Threads predicting with one model (as a multi-threaded Dask worker does) get the sequential answers."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from bpo_classify.model import load_model
-
-    shared = load_model()
-    batches = [[f"{d} {i} {j}" for i, d in enumerate(DUTIES)] for j in range(40)]
-    expected = [model.function_proba(b) for b in batches]
-    with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(shared.function_proba, batches))
-    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
 
 
 # -- input formats ------------------------------------------------------------------------------
