@@ -160,3 +160,23 @@ def test_empty_file_and_missing_output_dir(runner, tmp_path):
     source = write_csv(tmp_path / "in.csv", [["duty"], ["x"]])
     result = runner.invoke(cli, ["label", str(source), "-o", str(tmp_path / "nope" / "o.csv")])
     assert result.exit_code == 1 and "output directory does not exist" in result.output
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077], ids=["022", "027", "077"])
+def test_output_file_gets_the_mode_of_a_new_file(tmp_path, umask, monkeypatch):
+    """The labelled file is readable as any new file is (0o666 less the umask), and writing it never changes the umask."""
+    import os
+    import stat
+
+    source = write_csv(tmp_path / "in.csv", [["duty"], ["process invoices"]])
+    old = os.umask(umask)
+    try:
+        def no_umask(mask):
+            raise AssertionError("os.umask changes the whole process's umask")
+
+        monkeypatch.setattr(os, "umask", no_umask)
+        label_csv(source, tmp_path / "out.csv")
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.csv").stat().st_mode) == 0o666 & ~umask
