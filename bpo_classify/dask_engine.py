@@ -35,7 +35,6 @@ import logging
 import os
 import re
 import signal
-import tempfile
 import threading
 import uuid
 from collections import OrderedDict
@@ -45,8 +44,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .errors import BpoClassifyError, InputFileError, OutputFileError
+from .extras import DASK
 from .labeling import DEFAULT_CHUNK, LabelSummary, added_names, choose_text_column, format_labels
-from .model import Model, default_model_path, load_model, save_model
+from .model import Model, default_model_path, model_from_bytes, model_to_bytes
+from .modelfile import read_model_bytes
 from .policy import FRONT
 from .tables import MAX_LINE_CHARS, detect_delimiter, write_table
 
@@ -54,7 +55,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import dask.dataframe as dd
     from distributed import Client
 
-INSTALL_HINT = "pip install 'bpo-classify[dask]'"
 #: Name of the column that catches a field beyond the header's (a row that is too long).
 _EXTRA = "\x00bpo-classify extra field"
 #: Output part files: ``part-00000.csv`` (or ``.tsv``, ``.parquet``), in partition order.
@@ -63,23 +63,13 @@ PART_NAME = "part-{:05d}.{}"
 SUCCESS_MARKER = "_SUCCESS"
 
 
-class DaskUnavailableError(BpoClassifyError):
-    """Dask (the ``dask`` extra) is not installed."""
-
-
 class DaskClusterError(BpoClassifyError):
     """The Dask scheduler cannot be reached, or the cluster failed the run."""
 
 
 def require_dask() -> None:
-    """Raise :class:`DaskUnavailableError`, saying how to install Dask, if it cannot be imported."""
-    try:
-        import dask  # noqa: F401
-        import dask.dataframe  # noqa: F401
-        import distributed  # noqa: F401
-        import fsspec  # noqa: F401
-    except ImportError:
-        raise DaskUnavailableError(f"--engine dask needs Dask, which is not installed: {INSTALL_HINT}") from None
+    """Raise :class:`~bpo_classify.errors.MissingExtraError`, saying how to install Dask, if it cannot be imported."""
+    DASK.require("--engine dask")
 
 
 # -- the model on the workers ---------------------------------------------------------------
@@ -90,16 +80,14 @@ _MODELS_LOCK = threading.Lock()
 def model_bytes(model: Model | str | Path | None = None) -> bytes:
     """The ``.bpoc`` bytes of ``model`` (a loaded model, a model file, or ``None``: the shipped one).
 
-    A model file is loaded once here, so a bad file fails on the client with a clear error.
+    A model file is checked here, so a bad file fails on the client with a clear error.
     """
     if isinstance(model, Model):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.bpoc"
-            save_model(model, path)
-            return path.read_bytes()
+        return model_to_bytes(model)
     path = default_model_path() if model is None else Path(model)
-    load_model(path)  # raises ModelFileError for a missing, foreign or corrupt file
-    return path.read_bytes()
+    data = read_model_bytes(path)
+    model_from_bytes(data, str(path))  # raises ModelFileError for a foreign or corrupt file
+    return data
 
 
 def _worker_model(digest: str, data: bytes) -> Model:
@@ -108,10 +96,7 @@ def _worker_model(digest: str, data: bytes) -> Model:
         if digest in _MODELS:
             _MODELS.move_to_end(digest)
             return _MODELS[digest]
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.bpoc"
-            path.write_bytes(data)
-            model = load_model(path)  # the array-only loader: nothing in the file is executed
+        model = model_from_bytes(data)  # the array-only loader: nothing in the bytes is executed
         _MODELS[digest] = model
         while len(_MODELS) > 2:  # a long-lived worker serving several models keeps the latest two
             _MODELS.popitem(last=False)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 from .atomic import atomic_output
+from .extras import PARQUET
 from .errors import ColumnConflictError, InputFileError, MissingColumnError, OutputFileError, WorkerError
 from .model import Model, load_model
 from .policy import FRONT
@@ -365,7 +366,7 @@ def label_csv(
         raise OutputFileError(f"refusing to overwrite the input file {input}; choose another output path")
     parquet = not to_stdout and str(output).lower().endswith(".parquet")
     if parquet:
-        _require_pyarrow()
+        PARQUET.require("writing Parquet", " (or write a .csv)")
     jobs = available_cores() if jobs is None else max(1, jobs)
     model = model if model is not None else load_model()
     summary = LabelSummary(output="<stdout>" if to_stdout else str(output))
@@ -411,17 +412,6 @@ def _sink(
             # Keep the input's delimiter so a TSV stays a TSV; lineterminator "\n" as most tools expect.
             write_rows(out, [header], delimiter)
             yield out.write
-
-
-def _require_pyarrow() -> None:
-    try:
-        import pyarrow  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        raise OutputFileError(
-            "writing Parquet needs pyarrow, which is not installed: pip install 'bpo-classify[parquet]' "
-            "(or write a .csv)"
-        ) from None
 
 
 # -- parallel labelling -----------------------------------------------------------------------

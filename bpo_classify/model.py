@@ -33,7 +33,7 @@ import numpy as np
 
 from .errors import ModelFileError
 from .features import TfidfBlock
-from .modelfile import read_model_file, write_model_file
+from .modelfile import dumps, loads, read_model_file, write_model_file
 from .policy import BACK, FRONT, FUNCTION_OFFICE
 from .scoring import LinearScorer
 
@@ -270,6 +270,32 @@ def default_model_path() -> Path:
 
 def save_model(model: Model, path: Path | str) -> None:
     """Write ``model`` to ``path`` atomically (see ``modelfile.py`` for the format)."""
+    write_model_file(Path(path), *_file_parts(model))
+
+
+def load_model(path: Path | str | None = None) -> Model:
+    """Load a model file; with no path, the default model shipped with the package."""
+    path = default_model_path() if path is None else Path(path)
+    return _from_file_parts(*read_model_file(path), str(path))
+
+
+def model_to_bytes(model: Model) -> bytes:
+    """The bytes :func:`save_model` would write.
+
+    Example:
+        >>> model_from_bytes(model_to_bytes(load_model())).threshold == load_model().threshold
+        True
+    """
+    return dumps(*_file_parts(model))
+
+
+def model_from_bytes(data: bytes, source: str = "model bytes") -> Model:
+    """The model in the bytes of a model file (checked as :func:`load_model` checks a file)."""
+    return _from_file_parts(*loads(data, source), source)
+
+
+def _file_parts(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header and arrays of ``model``'s file."""
     arrays: dict[str, np.ndarray] = {
         "office_coef": model.office_coef,
         "office_intercept": model.office_intercept,
@@ -296,13 +322,11 @@ def save_model(model: Model, path: Path | str) -> None:
         "function_classes": list(model.function_classes),
         "metadata": model.metadata,
     }
-    write_model_file(Path(path), header, arrays)
+    return header, arrays
 
 
-def load_model(path: Path | str | None = None) -> Model:
-    """Load a model file; with no path, the default model shipped with the package."""
-    path = default_model_path() if path is None else Path(path)
-    header, arrays = read_model_file(path)
+def _from_file_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: str) -> Model:
+    """The model a file's header and arrays describe; :class:`ModelFileError` if they do not fit together."""
     try:
         blocks, offset = [], 0
         for i, spec in enumerate(header["blocks"]):
@@ -338,5 +362,5 @@ def load_model(path: Path | str | None = None) -> Model:
         if not set(model.function_classes) <= set(FUNCTION_OFFICE):
             raise ValueError("unknown function labels")
     except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"model file is corrupt ({exc}): {path}") from None
+        raise ModelFileError(f"model file is corrupt ({exc}): {source}") from None
     return model
