@@ -231,7 +231,7 @@ def test_label_dataframe_python_api(dask_client, model):
                                       "bpo_function_confidence", "bpo_needs_review"]
     out = labelled.compute()
     assert out["id"].tolist() == list(range(6))
-    assert out.iloc[:, 2:].astype(object).values.tolist() == format_labels(
+    assert list(map(tuple, out.iloc[:, 2:].astype(object).values.tolist())) == format_labels(
         model, [t if isinstance(t, str) else None for t in texts], 0.9
     )
 
