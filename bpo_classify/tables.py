@@ -1,7 +1,9 @@
-"""Reading delimited text files: encoding checks, delimiter detection, gzip, stdin.
+"""Reading and writing delimited text: encoding checks, delimiter detection, gzip, stdin.
 
-Everything that opens a user's CSV goes through :func:`open_table`, so every
-command reports the same clear errors (missing file, directory, not UTF-8).
+Everything that reads a user's CSV goes through :class:`TableReader` (which opens it
+with :func:`open_text`), so every command reports the same clear errors (missing file,
+directory, not UTF-8); :func:`write_table` and :func:`render_rows` write the bytes
+Python's csv module would, faster.
 
 Example:
     >>> detect_delimiter("id\\ttext\\toffice")
@@ -52,7 +54,7 @@ def open_text(path: str | Path, encoding: str = "utf-8") -> IO[str]:
     """Open ``path`` (``-`` for stdin, ``.gz`` transparently) as text, checking it exists.
 
     Decoding is strict: bytes that are not in ``encoding`` raise ``UnicodeDecodeError``
-    when read, which :func:`iter_rows` turns into a one-line error.
+    when read, which :class:`TableReader` turns into a one-line error.
     """
     try:
         codecs.lookup(encoding)
@@ -187,7 +189,6 @@ class TableReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
 
 
 def write_table(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",") -> None:

@@ -234,7 +234,7 @@ def _fit_office(
 
 def _fit_calibration(
     texts: Sequence[str], y: np.ndarray, seed: int, p: dict[str, Any], folds: int, ambiguous: Sequence[str] = ()
-) -> tuple[float, float]:
+) -> tuple[tuple[float, float], np.ndarray | None]:
     """Platt scaling fitted on out-of-fold office scores, so it sees scores on unseen rows.
 
     Also returns the out-of-fold P(front-office) as the model computes it (with the
