@@ -71,6 +71,18 @@ class Predictions:
     function_confidence: np.ndarray
     needs_review: np.ndarray
 
+    @classmethod
+    def of(cls, predictions: Sequence[Prediction]) -> "Predictions":
+        """The same answers column-wise (``None`` confidences as NaN)."""
+        def number(values: list[float | None]) -> np.ndarray:
+            return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+        return cls(
+            [p.office for p in predictions], number([p.office_confidence for p in predictions]),
+            [p.function for p in predictions], number([p.function_confidence for p in predictions]),
+            np.array([p.needs_review for p in predictions], dtype=bool),
+        )
+
 
 @dataclass
 class Model:

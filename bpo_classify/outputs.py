@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 
-import numpy as np
-
 from .atomic import atomic_output
 from .errors import ColumnConflictError
 from .extras import PARQUET
@@ -41,6 +39,8 @@ from .policy import FRONT
 from .tables import render_rows, write_rows
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from .model import Predictions
 
 #: The added cells of one row, as CSV writes them.

@@ -20,6 +20,7 @@ import gzip
 import io
 import operator
 import os
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -75,6 +76,27 @@ def open_text(path: str | Path, encoding: str = "utf-8") -> IO[str]:
         raise InputFileError(f"file not found: {p}") from None
     except PermissionError:
         raise InputFileError(f"permission denied: {p}; check the file's read permissions") from None
+
+
+def read_lines(data: bytes, name: str = "standard input") -> list[str]:
+    """``data`` as UTF-8 text, one item per line; a line ends at ``\\n``, ``\\r\\n`` or ``\\r`` only.
+
+    Example:
+        >>> read_lines(b"process invoices\\r\\nanswer calls\\x0cnow\\n")
+        ['process invoices', 'answer calls\\x0cnow']
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputFileError(
+            f"{name} is not valid UTF-8 (byte {data[exc.start:exc.start + 1]!r} on line {line}); "
+            "convert it first, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+    lines = re.split(r"\r\n|\r|\n", text)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 class TableReader:

@@ -11,6 +11,7 @@ import io
 import itertools
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,6 @@ import pytest
 from bpo_classify import labeling
 from bpo_classify.cli import cli
 from bpo_classify.labeling import ADDED_COLUMNS, Labeller, label_csv
-from bpo_classify.progress import ProgressBar
 from bpo_classify.tables import render_rows, write_rows, write_table
 from conftest import DUTIES, read_csv, start_cli, wait_for_temp_output, write_csv
 
@@ -242,25 +242,28 @@ def test_parquet_without_pyarrow(runner, tmp_path, monkeypatch):
 
 
 # -- progress ----------------------------------------------------------------------------------------
-def test_progress_bar_line():
-    """The bar shows rows, rows per second and time left; without a known size, no percentage or time left."""
-    bar = ProgressBar(io.StringIO(), width=100)
-    assert bar.line(1_000_000, 500, 1000, 10.0) == "[####################                    ]  50% 1,000,000 rows 100,000 rows/s 0:00:10 left"
-    assert bar.line(5000, 0, None, 2.0) == "5,000 rows 2,500 rows/s"
-    assert len(ProgressBar(io.StringIO(), width=40).line(10**12, 1, 10**9, 1e-3)) < 40
+def test_progress_bar_shows_rows_rate_and_share_of_the_input(monkeypatch):
+    """On a terminal, label's bar (click.progressbar) shows the share of the input read, rows and rows per second; else none."""
+    from bpo_classify.cli_support import progress_bar
 
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
 
-def test_progress_bar_redraws_at_most_every_interval():
-    """Updates closer together than the interval are skipped; close() erases the line."""
-    ticks = iter([0.0, 0.0, 0.05, 0.3])
-    out = io.StringIO()
-    bar = ProgressBar(out, clock=lambda: next(ticks), width=60)
-    bar.update(1, 1, 10)
-    bar.update(2, 2, 10)  # 0.05 s later: skipped
-    bar.update(3, 3, 10)
-    assert out.getvalue().count("\r") == 2
-    bar.close()
-    assert out.getvalue().endswith("\r")
+    with progress_bar(shown=False) as update:
+        assert update is None
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    with progress_bar(shown=True) as update:
+        update(5000, 250, 1000)
+        update(10_000, 500, 1000)
+    drawn = screen.getvalue().split("\r")[-1].replace("\x1b[?25l", "")  # click hides the cursor while drawing
+    assert drawn.startswith("[##########          ]   50%  ") and re.search(r"  10,000 rows [\d,]+ rows/s", drawn)
+    unknown = Terminal()
+    monkeypatch.setattr(sys, "stderr", unknown)
+    with progress_bar(shown=True) as update:
+        update(5000, 0, None)  # standard input: no size, no percentage
+    assert "5,000 rows" in unknown.getvalue() and "%" not in unknown.getvalue()
 
 
 def test_progress_callback_reaches_the_end(model, tmp_path):
@@ -275,7 +278,7 @@ def test_progress_callback_reaches_the_end(model, tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_progress_bar_only_on_a_terminal(tmp_path):
-    """On a terminal the bar is drawn on stderr (and erased); piped or with --quiet, stderr has no bar."""
+    """On a terminal the bar is drawn on stderr; piped or with --quiet, stderr has no bar."""
     import pty
 
     export(tmp_path / "in.csv", 20_000, seed=8)
@@ -295,7 +298,7 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     proc.wait(timeout=60)
     os.close(master)
     assert proc.returncode == 0
-    assert b"rows/s" in seen and b"left" in seen and b"labelled 20000 rows" in seen
+    assert b"rows/s" in seen and b"%" in seen and b"labelled 20000 rows" in seen
     piped = subprocess.run(command, cwd=tmp_path, capture_output=True)
     assert b"\r" not in piped.stderr and piped.stderr.startswith(b"labelled 20000 rows")
     quiet = subprocess.run([*command, "--quiet"], cwd=tmp_path, capture_output=True)
