@@ -152,7 +152,9 @@ def _default_sigint() -> None:
 def start_cli(*args: object, cwd: Path, **kwargs) -> subprocess.Popen:
     """The real program in a child process, as an interactive shell would start it.
 
-    >>> proc = start_cli("--version", cwd=Path("."), stdout=subprocess.PIPE)  # doctest: +SKIP
+    >>> proc = start_cli("--version", cwd=Path("."), stdout=subprocess.PIPE)
+    >>> proc.communicate()[0].startswith(b"bpo-classify, version ")
+    True
     """
     command = [sys.executable, "-m", "bpo_classify", *map(str, args)]
     return subprocess.Popen(command, cwd=cwd, preexec_fn=_default_sigint, **kwargs)

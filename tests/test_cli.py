@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from bpo_classify import __version__
 from bpo_classify.cli import cli
-from conftest import ROOT, read_csv, write_csv
+from conftest import ROOT, write_csv
 
 
 def test_predict_acceptance_examples(runner):
