@@ -16,8 +16,10 @@ import click
 
 from . import __version__, reporting
 from .cli_support import (
-    CONTEXT, Cli, format_option, labelled_data_options, model_option, progress_bar, threshold_option, utf8_arguments,
+    CONTEXT, Cli, exit_on_sigterm, format_option, labelled_data_options, model_option, progress_bar, threshold_option,
+    utf8_arguments,
 )
+from .extras import PLOTS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .labeling import LabelOptions
@@ -202,19 +204,13 @@ def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt
     """
     from .evaluation import evaluate as run
 
-    _check_plots(plots)  # fail before minutes of cross-validation, not after
+    if plots is not None:
+        PLOTS.require("--plots")  # fail before minutes of cross-validation, not after
     if with_cv or not data_paths:
         click.echo(f"cross-validating ({cv} folds, refitting the model's settings on each) ...", err=True)
     report = run(_load(model_path), data_paths, cv=cv, threshold=threshold, with_cv=with_cv or not data_paths)
     click.echo(reporting.format_report(report, fmt), nl=False)
     _write_plots(report, plots)
-
-
-def _check_plots(plots: Path | None) -> None:
-    if plots is not None:
-        from .extras import PLOTS
-
-        PLOTS.require("--plots")
 
 
 def _write_plots(report: dict[str, Any], plots: Path | None) -> None:
@@ -287,7 +283,8 @@ def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output
     """
     from .modelcard import evaluated_card
 
-    _check_plots(plots)
+    if plots is not None:
+        PLOTS.require("--plots")
     click.echo(f"cross-validating ({cv} folds) and scoring {len(data_paths)} file(s) ...", err=True)
     text, report = evaluated_card(_load(model_path), data_paths, cv=cv, output=None if str(output) == "-" else output)
     _write_plots(report, plots)
@@ -299,12 +296,5 @@ def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output
 
 def main() -> None:
     """Console-script entry point."""
-    import signal
-
-    def terminated(signum: int, frame: object) -> None:
-        # Unwind like Ctrl-C, so atomic_output removes its temporary file.
-        click.echo("Terminated; no output was written.", err=True)
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, terminated)
+    exit_on_sigterm()
     cli(prog_name="bpo-classify")

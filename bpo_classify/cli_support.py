@@ -57,6 +57,17 @@ class Cli(click.Group):
             raise click.ClickException(f"cannot write to standard output: {exc.strerror or exc}") from None
 
 
+def exit_on_sigterm() -> None:
+    """``kill PID`` unwinds like Ctrl-C (so atomic_output removes its temporary file), then exits 143."""
+    import signal
+
+    def terminated(signum: int, frame: object) -> None:
+        click.echo("Terminated; no output was written.", err=True)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
 def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -90,3 +90,18 @@ def test_readme_examples_print_what_the_readme_shows(runner, tmp_path, monkeypat
 def test_each_example_has_output_to_compare(example):
     """An example with nothing under it would compare nothing."""
     assert example.output.strip()
+
+
+def test_architecture_section_names_every_module():
+    """The README's architecture map names each module of the package, and only modules that exist."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("| "))
+    named = set(re.findall(r"`(\w+)\.py`", table))
+    modules = {p.stem for p in (ROOT / "bpo_classify").glob("*.py") if not p.stem.startswith("_")}
+    assert named == modules, (sorted(modules - named), sorted(named - modules))
+    for dotted in set(re.findall(r"`(\w+)\.(\w+)", section)):
+        module, name = dotted
+        if module in modules and name != "py":
+            source = (ROOT / "bpo_classify" / f"{module}.py").read_text(encoding="utf-8")
+            assert re.search(rf"^(def|class) {name}\b|^{name}\b", source, flags=re.M), dotted
