@@ -1,4 +1,4 @@
-# Set-up is two commands: `make demo` and `make test`. Everything installs into .venv.
+# Set-up is two commands: `make demo` (the package) and `make test` (adds the dev extra). Everything installs into .venv.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -7,29 +7,40 @@ EXTERNAL ?= ../shared/external/onet_dev.tsv
 SOURCE_DATE_EPOCH ?= 1767225600
 export SOURCE_DATE_EPOCH
 
-.PHONY: install demo test test-fast goldens model evaluate card bench fuzz clean
+# setuptools tells every editable install of a flat layout to beware of same-named folders
+# in the working directory (this one has none): one notice, not a problem, so not shown.
+QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 
-install: $(VENV)/.installed
+.PHONY: install install-dev demo test test-fast goldens model evaluate card bench fuzz clean
+
+install: $(VENV)/.installed  ## the package and its runtime dependencies only (what the demo needs)
+
+install-dev: $(VENV)/.installed-dev  ## plus the dev extra: pytest, hypothesis, matplotlib, dask, pyarrow
 
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(QUIET_EDITABLE) $(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(QUIET_EDITABLE) $(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
 demo: install  ## label the sample job-duties sheet with the shipped model
 	$(BIN)/bpo-classify label datasets/sample_job_duties.csv --text-column duty
 
-test: install  ## every test, the slow ones included (what CI runs)
+test: install-dev  ## every test, the slow ones included (what CI runs)
 	$(BIN)/python -m pytest -q
 
-test-fast: install  ## the inner loop: every test not marked slow (no training, Dask, packaging or signal tests)
+test-fast: install-dev  ## the inner loop: every test not marked slow (no training, Dask, packaging or signal tests)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-goldens: install  ## rewrite tests/golden/*/expected.* from the current code (then review the diff)
+goldens: install-dev  ## rewrite tests/golden/*/expected.* and the README examples from the current code (then review the diff)
 	$(BIN)/python -m tests.golden.regenerate
+	$(BIN)/python -m tests.test_readme
 
-fuzz: install  ## property-based tests (tests/test_properties.py): 10,000 examples per predict property
+fuzz: install-dev  ## property-based tests (tests/test_properties.py): 10,000 examples per predict property
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m fuzz --hypothesis-show-statistics
 
 model: install  ## rebuild the shipped default model from the corpus (deterministic)
@@ -38,10 +49,10 @@ model: install  ## rebuild the shipped default model from the corpus (determinis
 evaluate: install  ## cross-validated scores, and the external file's when present
 	$(BIN)/bpo-classify evaluate --with-cv $(if $(wildcard $(EXTERNAL)),--data $(EXTERNAL))
 
-card: install  ## regenerate models/MODEL_CARD.md and its figures from a fresh evaluation
+card: install-dev  ## regenerate models/MODEL_CARD.md and its figures (matplotlib) from a fresh evaluation
 	$(BIN)/bpo-classify model-card $(if $(wildcard $(EXTERNAL)),--data $(EXTERNAL)) --plots models/figures -o models/MODEL_CARD.md
 
-bench: install  ## speed and memory benchmarks: every benchmarks/bench_*.py (installs fasttext-wheel, a benchmark-only dependency)
+bench: install-dev  ## speed and memory benchmarks: every benchmarks/bench_*.py (installs fasttext-wheel, a benchmark-only dependency)
 	$(BIN)/python -m pip install --quiet 'fasttext-wheel==0.9.2'
 	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
 

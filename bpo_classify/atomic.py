@@ -19,9 +19,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import stat
-import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -43,14 +44,11 @@ def atomic_output(
         return
     if path.is_symlink():
         path = Path(os.path.realpath(path))
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise OutputFileError(f"output directory does not exist: {directory}; create it first")
+    directory = require_directory(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = _create_beside(path)
     except OSError as exc:
         raise OutputFileError(f"cannot write to {directory}: {exc.strerror}") from None
-    tmp = Path(tmp_name)
     try:
         if binary:
             handle: IO[Any] = os.fdopen(fd, "wb")
@@ -60,10 +58,6 @@ def atomic_output(
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        # mkstemp creates files readable by the owner only; give the usual umask mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -71,6 +65,38 @@ def atomic_output(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def require_directory(path: Path) -> Path:
+    """The directory ``path`` goes in; :class:`OutputFileError` if it does not exist.
+
+    Example:
+        >>> require_directory(Path("nowhere") / "out.csv")
+        Traceback (most recent call last):
+        ...
+        bpo_classify.errors.OutputFileError: output directory does not exist: nowhere; create it first
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputFileError(f"output directory does not exist: {directory}; create it first")
+    return directory
+
+
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """A new, empty ``.NAME.RANDOM.tmp`` beside ``path``, open for writing.
+
+    Created with mode 0o666, which the kernel reduces by the umask: the mode any new file
+    gets (``tempfile.mkstemp`` would give 0o600, and reading the umask means setting it,
+    for the whole process).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(path.parent))
 
 
 def _write_special(path: Path, binary: bool, encoding: str, newline: str | None) -> Iterator[IO[Any]]:

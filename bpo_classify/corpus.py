@@ -107,38 +107,16 @@ def load_labelled(
     encoding: str = "utf-8",
     require_functions: bool = True,
     min_per_class: int = 0,
+    check: bool = True,
 ) -> LabelledData:
     """Read a labelled CSV/TSV. With no ``path``, the bundled corpus.
 
     Raises :class:`CorpusError` for labels outside the policy, blank texts, an office
     that contradicts its function, duplicate texts with conflicting labels, a file with
     no rows, or (``min_per_class`` > 0) a function with fewer rows than that; the message
-    lists the rows.
+    lists the rows. With ``check=False`` the labels are not judged (:func:`check_labelled`
+    does that).
     """
-    data = load_labelled_unchecked(
-        path, text_column=text_column, office_column=office_column, function_column=function_column, encoding=encoding
-    )
-    problems = [p for p in check_labelled(data, require_functions=require_functions, min_per_class=min_per_class) if p.fatal]
-    if not require_functions:
-        # Scoring files may pair an office with a function of the other office (labellers
-        # judged them separately); that blocks training but not evaluation.
-        problems = [p for p in problems if p.kind != "contradiction"]
-    if problems:
-        detail = "; ".join(str(p) for p in problems[:3])
-        more = f"; and {len(problems) - 3} more problems" if len(problems) > 3 else ""
-        raise CorpusError(f"{data.source}: {detail}{more}; run `bpo-classify check-data {data.source}` for the full list")
-    return data
-
-
-def load_labelled_unchecked(
-    path: str | Path | None = None,
-    *,
-    text_column: str = "text",
-    office_column: str = "office",
-    function_column: str | None = "function",
-    encoding: str = "utf-8",
-) -> LabelledData:
-    """Read a labelled file without judging its labels (``check_labelled`` does that)."""
     path = bundled_corpus_path() if path is None else path
     digest = hashlib.sha256()
     texts, offices, functions, rows = [], [], [], []
@@ -160,7 +138,28 @@ def load_labelled_unchecked(
             rows.append(table.line)
             for name, i in gi.items():
                 groups[name].append(cell(i))
-    return LabelledData(texts, offices, functions, rows, str(path), digest.hexdigest(), groups)
+    data = LabelledData(texts, offices, functions, rows, str(path), digest.hexdigest(), groups)
+    if check:
+        problems = check_labelled(data, require_functions=require_functions, min_per_class=min_per_class)
+        if not require_functions:
+            # Scoring files may pair an office with a function of the other office (labellers
+            # judged them separately); that blocks training but not evaluation.
+            problems = [p for p in problems if p.kind != "contradiction"]
+        refuse(data, problems)
+    return data
+
+
+def refuse(data: LabelledData, problems: list[DataProblem], listed: bool = False) -> None:
+    """Raise :class:`CorpusError` if any of ``problems`` is fatal: naming the first three, or, when the
+    caller has ``listed`` them all already, only how many there are."""
+    fatal = [p for p in problems if p.fatal]
+    if not fatal:
+        return
+    if listed:
+        raise CorpusError(f"the training data has {len(fatal)} problem{'s' if len(fatal) > 1 else ''} (listed above); nothing was trained")
+    detail = "; ".join(str(p) for p in fatal[:3])
+    more = f"; and {len(fatal) - 3} more problems" if len(fatal) > 3 else ""
+    raise CorpusError(f"{data.source}: {detail}{more}; run `bpo-classify check-data {data.source}` for the full list")
 
 
 def check_labelled(data: LabelledData, *, require_functions: bool = True, min_per_class: int = 0) -> list[DataProblem]:

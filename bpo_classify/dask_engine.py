@@ -3,7 +3,8 @@
 Needs the ``dask`` extra (``pip install 'bpo-classify[dask]'``); Dask is imported only
 inside this module's functions, so ``import bpo_classify`` and the local ``label`` never
 load it. Each partition is labelled by :func:`bpo_classify.labeling.format_labels`, the
-code the local engine runs, so the added cells are the same strings.
+code the local engine runs, so the added cells are the same strings, and each part is
+written by the local engine's sink for its format (``outputs.py``).
 
 How the model reaches the workers: its ``.bpoc`` bytes (the array-only format, no
 pickled code), about 11 MB. With a ``distributed`` client running when the labelling is
@@ -18,7 +19,7 @@ Example:
     ...     "duty": ["process invoices", "answer live chat inquiries"]}), npartitions=2)
     >>> labelled = label_dataframe(frame, "duty").compute(scheduler="sync")
     >>> list(labelled.columns)
-    ['role', 'duty', 'office', 'office_confidence', 'function', 'function_confidence', 'needs_review']
+    ['role', 'duty', 'office', 'office_confidence', 'function', 'function_confidence', 'needs_review', 'review_reason']
     >>> labelled["office"].tolist()
     ['back-office', 'front-office']
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import dataclasses
 import csv
 import hashlib
 import io
@@ -35,7 +37,6 @@ import logging
 import os
 import re
 import signal
-import tempfile
 import threading
 import uuid
 from collections import OrderedDict
@@ -45,16 +46,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .errors import BpoClassifyError, InputFileError, OutputFileError
-from .labeling import DEFAULT_CHUNK, LabelSummary, added_names, choose_text_column, format_labels
-from .model import Model, default_model_path, load_model, save_model
-from .policy import FRONT
-from .tables import MAX_LINE_CHARS, detect_delimiter, write_table
+from .extras import DASK
+from .labeling import DEFAULT_CHUNK, LabelOptions, choose_text_column, format_labels
+from .model import Model, default_model_path, model_from_bytes, model_to_bytes
+from .modelfile import read_model_bytes
+from .outputs import COLUMNS, SINKS, Counts, LabelSummary, added_names, sink_format, too_long_row
+from .tables import MAX_LINE_CHARS, detect_delimiter
 
 if TYPE_CHECKING:  # pragma: no cover
     import dask.dataframe as dd
     from distributed import Client
 
-INSTALL_HINT = "pip install 'bpo-classify[dask]'"
 #: Name of the column that catches a field beyond the header's (a row that is too long).
 _EXTRA = "\x00bpo-classify extra field"
 #: Output part files: ``part-00000.csv`` (or ``.tsv``, ``.parquet``), in partition order.
@@ -63,23 +65,13 @@ PART_NAME = "part-{:05d}.{}"
 SUCCESS_MARKER = "_SUCCESS"
 
 
-class DaskUnavailableError(BpoClassifyError):
-    """Dask (the ``dask`` extra) is not installed."""
-
-
 class DaskClusterError(BpoClassifyError):
     """The Dask scheduler cannot be reached, or the cluster failed the run."""
 
 
 def require_dask() -> None:
-    """Raise :class:`DaskUnavailableError`, saying how to install Dask, if it cannot be imported."""
-    try:
-        import dask  # noqa: F401
-        import dask.dataframe  # noqa: F401
-        import distributed  # noqa: F401
-        import fsspec  # noqa: F401
-    except ImportError:
-        raise DaskUnavailableError(f"--engine dask needs Dask, which is not installed: {INSTALL_HINT}") from None
+    """Raise :class:`~bpo_classify.errors.MissingExtraError`, saying how to install Dask, if it cannot be imported."""
+    DASK.require("--engine dask")
 
 
 # -- the model on the workers ---------------------------------------------------------------
@@ -90,16 +82,14 @@ _MODELS_LOCK = threading.Lock()
 def model_bytes(model: Model | str | Path | None = None) -> bytes:
     """The ``.bpoc`` bytes of ``model`` (a loaded model, a model file, or ``None``: the shipped one).
 
-    A model file is loaded once here, so a bad file fails on the client with a clear error.
+    A model file is checked here, so a bad file fails on the client with a clear error.
     """
     if isinstance(model, Model):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.bpoc"
-            save_model(model, path)
-            return path.read_bytes()
+        return model_to_bytes(model)
     path = default_model_path() if model is None else Path(model)
-    load_model(path)  # raises ModelFileError for a missing, foreign or corrupt file
-    return path.read_bytes()
+    data = read_model_bytes(path)
+    model_from_bytes(data, str(path))  # raises ModelFileError for a foreign or corrupt file
+    return data
 
 
 def _worker_model(digest: str, data: bytes) -> Model:
@@ -108,10 +98,7 @@ def _worker_model(digest: str, data: bytes) -> Model:
         if digest in _MODELS:
             _MODELS.move_to_end(digest)
             return _MODELS[digest]
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.bpoc"
-            path.write_bytes(data)
-            model = load_model(path)  # the array-only loader: nothing in the file is executed
+        model = model_from_bytes(data)  # the array-only loader: nothing in the bytes is executed
         _MODELS[digest] = model
         while len(_MODELS) > 2:  # a long-lived worker serving several models keeps the latest two
             _MODELS.popitem(last=False)
@@ -125,31 +112,39 @@ def _string_dtype() -> Any:
     return pd.StringDtype("pyarrow")
 
 
-def _label_partition(
-    df: Any, data: bytes, digest: str, text_column: str, names: list[str], threshold: float | None
-) -> Any:
-    """One pandas partition with the five label columns added (the local engine's cells)."""
+@dataclass(frozen=True)
+class _PartitionLabels:
+    """What each partition task is told, besides the model's bytes: which model, which column, which names."""
+
+    digest: str
+    text_column: str
+    names: list[str]
+    threshold: float | None
+
+
+def _label_partition(df: Any, data: bytes, task: _PartitionLabels) -> Any:
+    """One pandas partition with the added label columns (the local engine's cells)."""
     import pandas as pd
 
     if _EXTRA in df.columns:
         extra = df[_EXTRA]
         if (extra != "").any():
-            raise InputFileError(_too_long(len(df.columns), len(df.columns) - 1))
+            raise InputFileError(too_long_row(len(df.columns), len(df.columns) - 1))
         df = df.drop(columns=[_EXTRA])
-    texts = [v if isinstance(v, str) else (None if pd.isna(v) else str(v)) for v in df[text_column]]
+    texts = [v if isinstance(v, str) else (None if pd.isna(v) else str(v)) for v in df[task.text_column]]
     # Exports repeat the same duty many times: each distinct text is scored once. A text's
     # cells do not depend on the batch it is scored in, so this changes no output.
     # Scored in chunks of the local engine's size: big batches only cost more memory.
     unique = list(dict.fromkeys(texts))
-    model = _worker_model(digest, data) if unique else None
-    cells: dict[str | None, list[str]] = {}
+    model = _worker_model(task.digest, data) if unique else None
+    cells: dict[str | None, tuple[str, ...]] = {}
     for start in range(0, len(unique), DEFAULT_CHUNK):
         batch = unique[start : start + DEFAULT_CHUNK]
-        cells.update(zip(batch, format_labels(model, batch, threshold)))  # type: ignore[arg-type]
+        cells.update(zip(batch, format_labels(model, batch, task.threshold)))  # type: ignore[arg-type]
     labels = [cells[t] for t in texts]
-    columns = list(zip(*labels)) if labels else [()] * len(names)
+    columns = list(zip(*labels)) if labels else [()] * len(task.names)
     out = df.copy(deep=False)
-    for name, values in zip(names, columns):
+    for name, values in zip(task.names, columns):
         out[name] = pd.array(list(values), dtype=_string_dtype())
     return out
 
@@ -174,18 +169,18 @@ def label_dataframe(
     require_dask()
     header = [str(c) for c in frame.columns if c != _EXTRA]
     text_column = header[choose_text_column(header, text_column, "the Dask DataFrame")]
-    return _labelled(frame, text_column, added_names(header, prefix), model_bytes(model), threshold)
+    return _labelled(frame, model_bytes(model), text_column, added_names(header, prefix), threshold)
 
 
-def _labelled(frame: "dd.DataFrame", text_column: str, names: list[str], data: bytes, threshold: float | None) -> "dd.DataFrame":
+def _labelled(frame: "dd.DataFrame", data: bytes, text_column: str, names: list[str], threshold: float | None) -> "dd.DataFrame":
     """The lazy labelling of ``frame`` with the model whose file bytes are ``data``."""
     import pandas as pd
 
-    digest = hashlib.sha256(data).hexdigest()
+    task = _PartitionLabels(hashlib.sha256(data).hexdigest(), text_column, names, threshold)
     meta = frame._meta.drop(columns=[_EXTRA]) if _EXTRA in frame.columns else frame._meta.copy()
     for name in names:
         meta[name] = pd.Series([], index=meta.index[:0], dtype=_string_dtype())
-    return frame.map_partitions(_label_partition, _ship(data, digest), digest, text_column, names, threshold, meta=meta)
+    return frame.map_partitions(_label_partition, _ship(data, task.digest), task, meta=meta)
 
 
 def _ship(data: bytes, digest: str) -> Any:
@@ -343,55 +338,30 @@ def read_tables(
 
 
 # -- writing parts ----------------------------------------------------------------------------
-def _write_part(
-    df: Any, fs: Any, directory: str, number: int, fmt: str, delimiter: str, names: list[str]
-) -> dict[str, int]:
-    """Write one labelled partition as its own file; return its counts for the summary."""
-    ext = "parquet" if fmt == "parquet" else ("tsv" if delimiter == "\t" else "csv")
-    path = f"{directory.rstrip('/')}/{PART_NAME.format(number, ext)}"
+@dataclass(frozen=True)
+class _PartFormat:
+    """How the parts are written: the format (a key of ``outputs.SINKS``), the delimiter, the added columns."""
+
+    fmt: str
+    delimiter: str
+    names: list[str]
+
+
+def _write_part(df: Any, fs: Any, directory: str, number: int, form: _PartFormat) -> Counts:
+    """Write one labelled partition as its own file (the added columns last); return its counts."""
+    sink = SINKS[form.fmt]
+    path = f"{directory.rstrip('/')}/{PART_NAME.format(number, sink.extension(form.delimiter))}"
     if df.isna().to_numpy().any():  # a frame from elsewhere: missing cells are written empty
         df = df.astype(object).where(df.notna(), "")
-    header = [str(c) for c in df.columns]
-    columns = [df[c].tolist() for c in df.columns]  # plain lists: quicker than itertuples
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        with fs.open(path, "wb") as out:
-            pq.write_table(_parquet_table(header, columns, names), out)
-    else:
-        with fs.open(path, "w", encoding="utf-8", newline="") as out:
-            write_table(out, header, zip(*columns), delimiter)
-    office = df[names[0]]
-    return {
-        "rows": len(df),
-        "front": int((office == FRONT).sum()),
-        "empty": int((office == "").sum()),
-        "needs_review": int((df[names[4]] == "true").sum()),
-    }
-
-
-def _parquet_table(header: list[str], columns: list[list[Any]], names: list[str]) -> Any:
-    """The columns as the local engine writes Parquet: input columns as text, the labels typed.
-
-    ``office`` and ``function`` are strings, the confidences float64 and ``needs_review``
-    boolean; the cells of a row with no text are nulls (``needs_review`` true).
-    """
-    import pyarrow as pa
-
-    label_types = dict(zip(names, [pa.string(), pa.float64(), pa.string(), pa.float64(), pa.bool_()]))
-    arrays = []
-    for name, values in zip(header, columns):
-        kind = label_types.get(name, pa.string())
-        if name in (names[0], names[2]):
-            values = [v or None for v in values]
-        elif name in (names[1], names[3]):
-            values = [float(v) if v else None for v in values]
-        elif name == names[4]:
-            values = [v == "true" for v in values]
-        else:
-            values = [v if isinstance(v, str) else str(v) for v in values]
-        arrays.append(pa.array(values, type=kind))
-    return pa.Table.from_arrays(arrays, schema=pa.schema(list(zip(header, [a.type for a in arrays]))))
+    inputs = [str(c) for c in df.columns if c not in form.names]
+    rows = [list(r) for r in zip(*(df[c].tolist() for c in inputs))] if inputs else [[] for _ in range(len(df))]
+    labels = list(zip(*(df[c].tolist() for c in form.names)))  # plain lists: quicker than itertuples
+    with fs.open(path, **sink.open_arguments()) as out:
+        writer = sink(out, inputs + form.names, form.delimiter)
+        for start in range(0, len(rows), DEFAULT_CHUNK):
+            writer.write(rows[start : start + DEFAULT_CHUNK], labels[start : start + DEFAULT_CHUNK])
+        writer.close()
+    return Counts.of_cells(labels)
 
 
 def check_output(output: str, storage_options: dict[str, Any] | None = None) -> None:
@@ -480,23 +450,15 @@ def write_parts(
     require_dask()
     import dask
 
-    if fmt not in ("csv", "parquet"):
-        raise ValueError(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
-    names = list(names) if names is not None else [str(c) for c in labelled.columns[-5:]]
+    _check_format(fmt)
+    form = _PartFormat(fmt, delimiter, list(names) if names is not None else [str(c) for c in labelled.columns[-len(COLUMNS):]])
     with _staging(output, storage_options) as (fs, staging):
         parts = labelled.to_delayed()
-        writes = [
-            dask.delayed(_write_part, pure=False)(part, fs, staging, i, fmt, delimiter, names)
-            for i, part in enumerate(parts)
-        ]
+        writes = [dask.delayed(_write_part, pure=False)(part, fs, staging, i, form) for i, part in enumerate(parts)]
         counts = _compute(writes)
     summary = LabelSummary(output=output)
     for c in counts:
-        summary.rows += c["rows"]
-        summary.front += c["front"]
-        summary.empty += c["empty"]
-        summary.needs_review += c["needs_review"]
-    summary.back = summary.rows - summary.front - summary.empty
+        summary.add(c)
     return summary, len(parts)
 
 
@@ -526,7 +488,7 @@ def _one_line_errors() -> Iterator[None]:
         message = str(exc).strip()
         too_long = re.search(r"Expected (\d+) fields in line \d+, saw (\d+)", message)
         if too_long:
-            raise InputFileError(_too_long(int(too_long.group(2)), int(too_long.group(1)) - 1)) from None
+            raise InputFileError(too_long_row(int(too_long.group(2)), int(too_long.group(1)) - 1)) from None
         raise InputFileError(f"malformed CSV in an input file: {message}; check its quoting") from None
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "bpo_classify":
@@ -540,10 +502,10 @@ def _one_line_errors() -> Iterator[None]:
         raise
 
 
-def _too_long(fields: int, width: int) -> str:
-    return (
-        f"a data row has {fields} fields but the header has {width}; check the delimiter or quoting of that row"
-    )
+def _check_format(fmt: str) -> None:
+    if fmt not in SINKS:
+        raise ValueError(f"fmt must be one of {', '.join(map(repr, SINKS))}, not {fmt!r}")
+    SINKS[fmt].check()
 
 
 @dataclass
@@ -574,7 +536,7 @@ class LabelJob:
         The labelling is built here, so that the model goes to the workers of the client
         running now (see :func:`_ship`).
         """
-        labelled = _labelled(self.frame, self.text_column, self.names, self.model_data, self.threshold)
+        labelled = _labelled(self.frame, self.model_data, self.text_column, self.names, self.threshold)
         summary, parts = write_parts(
             labelled, self.output, fmt=self.fmt, delimiter=self.delimiter, names=self.names,
             storage_options=self.storage_options,
@@ -586,41 +548,44 @@ class LabelJob:
 def plan_files(
     urlpath: str | Sequence[str],
     output: str,
+    options: LabelOptions | None = None,
     *,
-    model: Model | str | Path | None = None,
-    text_column: str | None = None,
-    prefix: str = "",
-    threshold: float | None = None,
-    encoding: str = "utf-8",
     fmt: str | None = None,
     blocksize: int | str | None = None,
     storage_options: dict[str, Any] | None = None,
+    **label_options: Any,
 ) -> LabelJob:
     """Check the inputs and the output and build the (lazy) labelling of the files ``urlpath`` names.
 
-    ``fmt`` is ``"csv"`` (the input's delimiter kept, as the local engine does) or
-    ``"parquet"``; by default Parquet when ``output`` ends in ``.parquet``.
+    ``options`` are the labelling options (model, text column, prefix, threshold,
+    encoding); any of them may also be given as a keyword (``text_column="duty"``), which
+    overrides ``options``. ``fmt`` is ``"csv"`` (the input's delimiter kept, as the local
+    engine does) or ``"parquet"``; by default Parquet when ``output`` ends in ``.parquet``.
     """
-    fmt = fmt or ("parquet" if str(output).rstrip("/").lower().endswith(".parquet") else "csv")
-    if fmt not in ("csv", "parquet"):
-        raise ValueError(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
+    options = dataclasses.replace(options or LabelOptions(), **label_options)
+    fmt = fmt or sink_format(output)
+    _check_format(fmt)
     check_output(output, storage_options)
-    frame, delimiter = read_tables(urlpath, encoding=encoding, blocksize=blocksize, storage_options=storage_options)
+    frame, delimiter = read_tables(urlpath, encoding=options.encoding, blocksize=blocksize, storage_options=storage_options)
     header = [str(c) for c in frame.columns if c != _EXTRA]
-    chosen = header[choose_text_column(header, text_column, "the input")]
-    names = added_names(header, prefix)
-    return LabelJob(frame, output, fmt, delimiter, names, chosen, model_bytes(model), threshold, storage_options)
+    chosen = header[choose_text_column(header, options.text_column, "the input")]
+    names = added_names(header, options.prefix)
+    return LabelJob(
+        frame, output, fmt, delimiter, names, chosen, model_bytes(options.model), options.threshold, storage_options
+    )
 
 
-def label_files(urlpath: str | Sequence[str], output: str, **options: Any) -> tuple[LabelSummary, int]:
+def label_files(
+    urlpath: str | Sequence[str], output: str, options: LabelOptions | None = None, **settings: Any
+) -> tuple[LabelSummary, int]:
     """Label every row of the files ``urlpath`` names and write the parts under the directory ``output``.
 
     Runs on the current Dask scheduler (the ``distributed.Client`` in use, see :func:`cluster`);
-    ``options`` are those of :func:`plan_files`. Returns the summary and the number of part
-    files. The parts, read in name order, hold the input's rows in order (the files in
-    sorted name order), each written as the local engine writes it.
+    ``options`` and ``settings`` are those of :func:`plan_files`. Returns the summary and the
+    number of part files. The parts, read in name order, hold the input's rows in order (the
+    files in sorted name order), each written as the local engine writes it.
     """
-    return plan_files(urlpath, output, **options).run()
+    return plan_files(urlpath, output, options, **settings).run()
 
 
 class _QuietTaskErrors(logging.Filter):

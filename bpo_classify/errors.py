@@ -39,3 +39,7 @@ class OutputFileError(BpoClassifyError):
 
 class WorkerError(BpoClassifyError):
     """A parallel labelling worker process stopped unexpectedly."""
+
+
+class MissingExtraError(BpoClassifyError):
+    """A feature needs an optional extra that is not installed (see ``extras.py``)."""

@@ -66,6 +66,13 @@ class Explanation:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def front_probability(self) -> float | None:
+        """P(front-office), whichever office is shown (``None`` without text)."""
+        if self.office_confidence is None:
+            return None
+        return self.office_confidence if self.office == FRONT else 1.0 - self.office_confidence
+
 
 def term_contributions(model: Model, text: str) -> tuple[list[Contribution], float]:
     """Calibrated office log-odds contributions of each word/phrase of ``text``, and the calibrated intercept."""

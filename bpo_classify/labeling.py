@@ -10,13 +10,12 @@ Example:
     >>> _ = (d / "duties.csv").write_text("role,duty\\nClerk,process invoices\\n", encoding="utf-8")
     >>> summary = label_csv(d / "duties.csv", d / "labelled.csv")
     >>> summary.rows, (d / "labelled.csv").read_text().splitlines()[0]
-    (1, 'role,duty,office,office_confidence,function,function_confidence,needs_review')
+    (1, 'role,duty,office,office_confidence,function,function_confidence,needs_review,review_reason')
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import itertools
 import multiprocessing
 import operator
@@ -25,17 +24,20 @@ import re
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
-from .atomic import atomic_output
-from .errors import ColumnConflictError, InputFileError, MissingColumnError, OutputFileError, WorkerError
+from .errors import InputFileError, MissingColumnError, OutputFileError, WorkerError
 from .model import Model, load_model
-from .policy import FRONT
-from .tables import TableReader, render_rows, write_rows
+from .outputs import ADDED_COLUMNS, SINKS, Cells, Counts, LabelSummary, added_names, cells, open_sink, sink_format, too_long_row
+from .tables import TableReader
 
-ADDED_COLUMNS = ("office", "office_confidence", "function", "function_confidence", "needs_review")
+__all__ = [
+    "ADDED_COLUMNS", "LabelOptions", "LabelSummary", "Labeller", "added_names", "choose_text_column",
+    "format_labels", "label_csv", "label_file", "label_rows",
+]
+
 #: Column names taken to hold the task text when ``text_column`` is not given.
 TEXT_COLUMN_NAMES = {
     "text", "task", "tasks", "duty", "duties", "description", "task description", "job duty",
@@ -47,44 +49,27 @@ DEFAULT_CHUNK = 5000
 CACHE_SIZE = 80_000
 #: Row numbers of padded short rows kept for the summary (all are counted).
 MAX_REPORTED_ROWS = 100
-#: The five added cells of one row.
-Cells = tuple[str, ...]
-#: The cells of a row with no text.
-EMPTY_LABELS = ("", "", "", "", "true")
 
 
-@dataclass
-class LabelSummary:
-    """Counts from one labelling run (what the CLI prints to stderr)."""
+@dataclass(frozen=True)
+class LabelOptions:
+    """What a labelling run is asked, whichever engine runs it.
 
-    rows: int = 0
-    front: int = 0
-    back: int = 0
-    needs_review: int = 0
-    empty: int = 0
-    padded_rows: list[int] = field(default_factory=list)  # rows with fewer fields than the header (the first 100)
-    padded: int = 0  # how many such rows
-    text_column: str = ""
-    output: str = ""
+    ``model`` is a loaded :class:`~bpo_classify.model.Model`, a model file, or ``None``
+    for the shipped model; ``text_column`` ``None`` picks the only plausible column;
+    ``prefix`` goes before each added column's name; ``threshold`` ``None`` is the
+    model's own.
+    """
 
-    def add(self, chunk: "LabelledChunk") -> None:
-        """Count a labelled chunk in."""
-        self.rows += chunk.rows
-        self.front += chunk.front
-        self.back += chunk.back
-        self.needs_review += chunk.needs_review
-        self.empty += chunk.empty
+    model: Model | str | Path | None = None
+    text_column: str | None = None
+    prefix: str = ""
+    threshold: float | None = None
+    encoding: str = "utf-8"
 
-    def line(self) -> str:
-        """The one-line summary, e.g. ``labelled 50 rows: 21 front-office, 29 back-office, 4 need review``."""
-        text = f"labelled {self.rows} rows: {self.front} front-office, {self.back} back-office, {self.needs_review} need review"
-        if self.empty:
-            text += f" ({self.empty} with no text)"
-        padded = max(self.padded, len(self.padded_rows))
-        if padded:
-            shown = ", ".join(map(str, self.padded_rows[:5])) + (" ..." if padded > 5 else "")
-            text += f"; {padded} short rows padded with empty fields (rows {shown})"
-        return text
+    def loaded_model(self) -> Model:
+        """The model, loaded if it is a file."""
+        return self.model if isinstance(self.model, Model) else load_model(self.model)
 
 
 def choose_text_column(header: Sequence[str], requested: str | None = None, source: str = "input") -> int:
@@ -113,37 +98,12 @@ def choose_text_column(header: Sequence[str], requested: str | None = None, sour
     raise MissingColumnError(f"{why}; columns: {', '.join(header)}; name one with --text-column")
 
 
-def added_names(header: Sequence[str], prefix: str = "") -> list[str]:
-    """The five added column names; an error naming ``--prefix`` if one already exists."""
-    names = [prefix + n for n in ADDED_COLUMNS]
-    clash = [n for n in names if n in header]
-    if clash:
-        raise ColumnConflictError(
-            f"input already has column(s) {', '.join(clash)}; choose another --prefix (e.g. --prefix bpo_)"
-        )
-    return names
-
-
-def format_labels(model: Model, texts: Sequence[str | None], threshold: float | None) -> list[list[str]]:
-    """The five added cells for each text, formatted for CSV (confidences to 4 decimals).
+def format_labels(model: Model, texts: Sequence[str | None], threshold: float | None) -> list[Cells]:
+    """The added cells of each text, as CSV writes them (see :data:`~bpo_classify.outputs.COLUMNS`).
 
     A text's cells do not depend on the batch it comes in.
     """
-    cols = model.predict_columns(texts, threshold)
-    out = []
-    for i in range(len(texts)):
-        if cols.office[i] is None:
-            out.append(list(EMPTY_LABELS))
-        else:
-            out.append([
-                cols.office[i],  # type: ignore[list-item]
-                # Interned: a confidence is one of 10,001 strings, so remembered labels share them.
-                sys.intern(f"{cols.office_confidence[i]:.4f}"),
-                cols.function[i],  # type: ignore[list-item]
-                sys.intern(f"{cols.function_confidence[i]:.4f}"),
-                "true" if cols.needs_review[i] else "false",
-            ])
-    return out
+    return cells(model.predict_columns(texts, threshold))
 
 
 class Labeller:
@@ -158,19 +118,14 @@ class Labeller:
     Example:
         >>> from bpo_classify import load_model
         >>> labeller = Labeller(load_model(), text_index=1)
-        >>> labeller.chunk([["Clerk", "process invoices"], ["Clerk", "process invoices"]]).back
+        >>> labeller.chunk([["Clerk", "process invoices"], ["Clerk", "process invoices"]]).counts.back
         2
     """
 
-    def __init__(
-        self, model: Model, text_index: int, threshold: float | None = None, delimiter: str = ",",
-        parquet: bool = False, cache_size: int | None = None,
-    ):
+    def __init__(self, model: Model, text_index: int, threshold: float | None = None, cache_size: int | None = None):
         self.model = model
         self.text_index = text_index
         self.threshold = threshold
-        self.delimiter = delimiter
-        self.parquet = parquet
         self.cache_size = CACHE_SIZE if cache_size is None else cache_size
         self.fresh: dict[str, Cells] = {}
         self.older: dict[str, Cells] = {}
@@ -197,7 +152,7 @@ class Labeller:
         return score_texts(self.model, texts, self.threshold)
 
     def labels(self, texts: Sequence[str]) -> list[Cells]:
-        """The five cells of each text."""
+        """The added cells of each text."""
         known, missing = self.recall(texts)
         if missing:
             new = self.score(missing)
@@ -206,64 +161,26 @@ class Labeller:
         return list(map(known.__getitem__, texts))
 
     def chunk(self, rows: list[list[str]]) -> "LabelledChunk":
-        """Label ``rows`` (each as wide as the header) and render them as CSV text or Parquet columns."""
-        texts = self.texts(rows)
-        return self.render(rows, self.labels(texts))
+        """Label ``rows`` (each as wide as the header)."""
+        return self.render(rows, self.labels(self.texts(rows)))
 
     def render(self, rows: list[list[str]], labels: list[Cells]) -> "LabelledChunk":
-        """``rows`` with their cells, as CSV text (or Parquet columns), and the counts.
-
-        For CSV, fields of ``rows`` that need quoting are quoted in place (see
-        :func:`~bpo_classify.tables.render_rows`): pass rows that are not used again.
-        """
-        offices = list(map(operator.itemgetter(0), labels))
-        front, empty = offices.count(FRONT), offices.count("")
-        review = list(map(operator.itemgetter(4), labels)).count("true")
-        if self.parquet:
-            data: Any = _columns(rows, labels)
-        else:
-            data = render_rows(rows, self.delimiter, labels)
-            if data is None:  # the rare batch the csv module writes (see tables.write_rows)
-                out = _Pieces()
-                write_rows(out, [row + list(cells) for row, cells in zip(rows, labels)], self.delimiter)
-                data = "".join(out)
-        return LabelledChunk(data, len(rows), front, len(rows) - front - empty, review, empty)
+        """``rows`` with their cells, and the counts."""
+        return LabelledChunk(rows, labels, Counts.of_cells(labels))
 
 
 def score_texts(model: Model, texts: list[str], threshold: float | None) -> dict[str, Cells]:
     """``{text: cells}`` for distinct ``texts`` (confidence strings interned, cells as tuples)."""
-    return dict(zip(texts, map(tuple, format_labels(model, texts, threshold)))) if texts else {}
+    return dict(zip(texts, format_labels(model, texts, threshold))) if texts else {}
 
 
 @dataclass
 class LabelledChunk:
-    """One labelled chunk: CSV text (or Parquet columns) and its counts."""
+    """One labelled chunk: the rows, their added cells, and the counts."""
 
-    data: Any
-    rows: int
-    front: int
-    back: int
-    needs_review: int
-    empty: int
-
-
-class _Pieces(list):  # type: ignore[type-arg]
-    """A file-like list of strings, for ``csv.writer``: join it once at the end."""
-
-    write = list.append
-
-
-def _columns(rows: list[list[str]], labels: list[Cells]) -> list[list[Any]]:
-    """Parquet columns: the input's as text, the labels typed (empty cells as nulls)."""
-    columns: list[list[Any]] = [list(c) for c in zip(*rows)] if rows else []
-    office, oconf, function, fconf, review = (list(c) for c in zip(*labels)) if labels else ([], [], [], [], [])
-    return columns + [
-        [v or None for v in office],
-        [float(v) if v else None for v in oconf],
-        [v or None for v in function],
-        [float(v) if v else None for v in fconf],
-        [v == "true" for v in review],
-    ]
+    rows: list[list[str]]
+    labels: list[Cells]
+    counts: Counts
 
 
 def chunked_rows(
@@ -288,10 +205,7 @@ def chunked_rows(
 def _fit(row: list[str], width: int, number: int, summary: LabelSummary) -> list[str]:
     """``row`` padded to ``width`` fields (and reported), or an error if it has too many."""
     if len(row) > width:
-        raise InputFileError(
-            f"data row {number} has {len(row)} fields but the header has {width}; "
-            "check the delimiter or quoting of that row"
-        )
+        raise InputFileError(too_long_row(len(row), width, number))
     if len(row) < width:
         summary.padded += 1
         if len(summary.padded_rows) < MAX_REPORTED_ROWS:
@@ -304,20 +218,13 @@ def label_rows(
     model: Model, rows: Iterable[list[str]], text_index: int, width: int, *, threshold: float | None = None,
     chunk_size: int = DEFAULT_CHUNK, summary: LabelSummary | None = None, first_row: int = 1,
 ) -> Iterator[list[str]]:
-    """Yield each input row (padded to ``width`` fields) with its five labels appended, in order."""
+    """Yield each input row (padded to ``width`` fields) with its added cells appended, in order."""
     summary = summary if summary is not None else LabelSummary()
     labeller = Labeller(model, text_index, threshold)
     for chunk in chunked_rows(rows, width, chunk_size, summary, first_row):
         labels = labeller.labels([row[text_index] for row in chunk])
+        summary.add(Counts.of_cells(labels))
         for row, added in zip(chunk, labels):
-            summary.rows += 1
-            if not added[0]:
-                summary.empty += 1
-            elif added[0] == FRONT:
-                summary.front += 1
-            else:
-                summary.back += 1
-            summary.needs_review += added[4] == "true"
             yield row + list(added)
 
 
@@ -360,68 +267,42 @@ def label_csv(
     any code that starts processes must (where processes are spawned, the script is
     imported again by each).
     """
+    options = LabelOptions(model, text_column, prefix, threshold, encoding)
+    return label_file(input, output, options, chunk_size=chunk_size, stdout=stdout, jobs=jobs, progress=progress)
+
+
+def label_file(
+    input: str | Path,
+    output: str | Path | None,
+    options: LabelOptions,
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    stdout: IO[str] | None = None,
+    jobs: int | None = 1,
+    progress: Callable[[int, int, int | None], None] | None = None,
+) -> LabelSummary:
+    """:func:`label_csv` with its labelling options in one object (what the command line calls)."""
+    model = options.loaded_model()
     to_stdout = output is None or str(output) == "-"
     if not to_stdout and str(input) != "-" and _same_file(Path(input), Path(output)):  # type: ignore[arg-type]
         raise OutputFileError(f"refusing to overwrite the input file {input}; choose another output path")
-    parquet = not to_stdout and str(output).lower().endswith(".parquet")
-    if parquet:
-        _require_pyarrow()
+    if not to_stdout:
+        SINKS[sink_format(str(output))].check()
     jobs = available_cores() if jobs is None else max(1, jobs)
-    model = model if model is not None else load_model()
     summary = LabelSummary(output="<stdout>" if to_stdout else str(output))
-    with TableReader(input, encoding) as table:
-        text_index = choose_text_column(table.header, text_column, str(input))
+    with TableReader(input, options.encoding) as table:
+        text_index = choose_text_column(table.header, options.text_column, str(input))
         summary.text_column = table.header[text_index]
-        header = table.header + added_names(table.header, prefix)
+        header = table.header + added_names(table.header, options.prefix)
         chunks = chunked_rows(table, len(table.header), chunk_size, summary)
-        labeller = Labeller(model, text_index, threshold, table.delimiter, parquet)
-        with _sink(output, to_stdout, stdout, header, table.delimiter, parquet) as write:
+        labeller = Labeller(model, text_index, options.threshold)
+        with open_sink(output, header, table.delimiter, stdout) as sink:
             for done in _label_chunks(chunks, labeller, jobs):
-                write(done.data)
-                summary.add(done)
+                sink.write(done.rows, done.labels)
+                summary.add(done.counts)
                 if progress is not None:
                     progress(summary.rows, *table.progress())
     return summary
-
-
-@contextlib.contextmanager
-def _sink(
-    output: str | Path | None, to_stdout: bool, stdout: IO[str] | None, header: list[str], delimiter: str, parquet: bool
-) -> Iterator[Callable[[Any], None]]:
-    """A function that writes one chunk's data, to stdout or atomically to ``output``."""
-    if to_stdout:
-        out = stdout or sys.stdout
-        write_rows(out, [header], delimiter)
-        yield out.write
-    elif parquet:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        schema = pa.schema(
-            [(name, pa.string()) for name in header[:-5]]
-            + list(zip(header[-5:], [pa.string(), pa.float64(), pa.string(), pa.float64(), pa.bool_()]))
-        )
-        with atomic_output(Path(output), binary=True) as f:  # type: ignore[arg-type]
-            with pq.ParquetWriter(f, schema) as writer:
-                yield lambda columns: writer.write_table(pa.Table.from_arrays(
-                    [pa.array(c, type=t) for c, t in zip(columns, schema.types)], schema=schema
-                ))
-    else:
-        with atomic_output(Path(output)) as out:  # type: ignore[arg-type]
-            # Keep the input's delimiter so a TSV stays a TSV; lineterminator "\n" as most tools expect.
-            write_rows(out, [header], delimiter)
-            yield out.write
-
-
-def _require_pyarrow() -> None:
-    try:
-        import pyarrow  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        raise OutputFileError(
-            "writing Parquet needs pyarrow, which is not installed: pip install 'bpo-classify[parquet]' "
-            "(or write a .csv)"
-        ) from None
 
 
 # -- parallel labelling -----------------------------------------------------------------------

@@ -32,9 +32,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ModelFileError
-from .features import LinearScorer, TfidfBlock, _tokens
-from .modelfile import read_model_file, write_model_file
+from .features import TfidfBlock, tokens
+from .modelfile import dumps, loads, read_model_file, write_model_file
 from .policy import BACK, FRONT, FUNCTION_OFFICE
+from .scoring import LinearScorer
 
 #: Used when a model file does not name its own review threshold.
 DEFAULT_THRESHOLD = 0.75
@@ -89,6 +90,22 @@ class Predictions:
     review_reason: list[str | None]
     #: One (functions, probabilities) pair per runner-up rank, second likeliest first (see ``predict_columns``).
     runners_up: list[tuple[list[str | None], np.ndarray]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, predictions: Sequence[Prediction]) -> "Predictions":
+        """The same answers column-wise (``None`` confidences as NaN)."""
+        def number(values: list[float | None]) -> np.ndarray:
+            return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+        return cls(
+            [p.office for p in predictions], number([p.office_confidence for p in predictions]),
+            [p.function for p in predictions], number([p.function_confidence for p in predictions]),
+            np.array([p.needs_review for p in predictions], dtype=bool),
+            [p.review_reason for p in predictions],
+            [([p.runners_up[k][0] if len(p.runners_up) > k else None for p in predictions],
+              number([p.runners_up[k][1] if len(p.runners_up) > k else None for p in predictions]))
+             for k in range(max((len(p.runners_up) for p in predictions), default=0))],
+        )
 
 
 @dataclass
@@ -189,7 +206,7 @@ class Model:
         known = self._word_vocabulary()
         out = np.zeros(len(texts))
         for i, text in enumerate(texts):
-            words = [w for w in _tokens(text.lower()) if not w.isdigit()]
+            words = [w for w in tokens(text.lower()) if not w.isdigit()]
             if words:
                 weights = [math.sqrt(len(w)) for w in words]
                 out[i] = sum(wt for w, wt in zip(words, weights) if w in known or w.rstrip("s") in known) / sum(weights)
@@ -217,7 +234,7 @@ class Model:
     def _scores(self, texts: Sequence[str]) -> np.ndarray:
         """Office, detector (if any) and function decision values side by side, from one pass.
 
-        The :class:`~bpo_classify.features.LinearScorer` is kept on the model: it
+        The :class:`~bpo_classify.scoring.LinearScorer` is kept on the model: it
         remembers the words it has analysed, so later batches are faster. A text's
         scores do not depend on the batch it comes in.
         """
@@ -414,6 +431,32 @@ def default_model_path() -> Path:
 
 def save_model(model: Model, path: Path | str) -> None:
     """Write ``model`` to ``path`` atomically (see ``modelfile.py`` for the format)."""
+    write_model_file(Path(path), *_file_parts(model))
+
+
+def load_model(path: Path | str | None = None) -> Model:
+    """Load a model file; with no path, the default model shipped with the package."""
+    path = default_model_path() if path is None else Path(path)
+    return _from_file_parts(*read_model_file(path), str(path))
+
+
+def model_to_bytes(model: Model) -> bytes:
+    """The bytes :func:`save_model` would write.
+
+    Example:
+        >>> model_from_bytes(model_to_bytes(load_model())).threshold == load_model().threshold
+        True
+    """
+    return dumps(*_file_parts(model))
+
+
+def model_from_bytes(data: bytes, source: str = "model bytes") -> Model:
+    """The model in the bytes of a model file (checked as :func:`load_model` checks a file)."""
+    return _from_file_parts(*loads(data, source), source)
+
+
+def _file_parts(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header and arrays of ``model``'s file."""
     arrays: dict[str, np.ndarray] = {
         "office_coef": model.office_coef,
         "office_intercept": model.office_intercept,
@@ -441,13 +484,11 @@ def save_model(model: Model, path: Path | str) -> None:
         "function_classes": list(model.function_classes),
         "metadata": model.metadata,
     }
-    write_model_file(Path(path), header, arrays)
+    return header, arrays
 
 
-def load_model(path: Path | str | None = None) -> Model:
-    """Load a model file; with no path, the default model shipped with the package."""
-    path = default_model_path() if path is None else Path(path)
-    header, arrays = read_model_file(path)
+def _from_file_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], source: str) -> Model:
+    """The model a file's header and arrays describe; :class:`ModelFileError` if they do not fit together."""
     try:
         blocks, offset = [], 0
         for i, spec in enumerate(header["blocks"]):
@@ -487,5 +528,5 @@ def load_model(path: Path | str | None = None) -> Model:
         if not set(model.function_classes) <= set(FUNCTION_OFFICE):
             raise ValueError("unknown function labels")
     except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"model file is corrupt ({exc}): {path}") from None
+        raise ModelFileError(f"model file is corrupt ({exc}): {source}") from None
     return model

@@ -15,9 +15,11 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
-from .evaluation import INTERVAL_LEVEL, RESAMPLES
+from .atomic import atomic_output
+from .evaluation import INTERVAL_LEVEL, RESAMPLES, evaluate
 from .model import Model
 from .reporting import format_evaluation
 
@@ -113,3 +115,20 @@ def cross_validation_failures(data: Any, oof: dict[str, Any], n: int = 12) -> li
     rows.sort(key=lambda r: -float(r["confidence"]))
     return rows[:n]
 
+
+
+def evaluated_card(
+    model: Model, data_paths: Sequence[str | Path] = (), *, cv: int = 5, output: Path | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Evaluate ``model`` (cross-validation on the corpus, and each labelled file) and make its card.
+
+    Returns the card's Markdown and the evaluation report; with ``output``, also writes
+    the card there atomically.
+    """
+    oof: dict[str, Any] = {}
+    report = evaluate(model, data_paths, cv=cv, with_cv=True, oof=oof)
+    text = model_card(model, report, cross_validation_failures(oof["data"], oof))
+    if output is not None:
+        with atomic_output(Path(output)) as f:
+            f.write(text)
+    return text, report

@@ -16,21 +16,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import BpoClassifyError
-
-
-class PlotsUnavailableError(BpoClassifyError):
-    """matplotlib is not installed."""
+from .extras import PLOTS
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
-    try:
-        import matplotlib
+    PLOTS.require("--plots")
+    import matplotlib
 
-        matplotlib.use("Agg")  # files only; never needs a display
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise PlotsUnavailableError("--plots needs matplotlib: pip install 'bpo-classify[plots]'") from None
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
     return plt
 
 

@@ -1,4 +1,7 @@
-"""Turning an evaluation report (see ``evaluation.py``) into text or Markdown for people.
+"""Every text the command line prints about results: predictions, model info, explanations,
+training and data checks, labelling summaries and evaluation reports (text, Markdown, JSON).
+
+Each function returns the text (lines ending in a newline); the CLI only prints it.
 
 Example:
     >>> from bpo_classify.evaluation import score
@@ -9,8 +12,176 @@ Example:
 
 from __future__ import annotations
 
+import io
 import json
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .corpus import DataProblem
+    from .explain import Contribution, Explanation
+    from .model import Model, Prediction
+    from .training import TrainResult
+
+
+def _lines(lines: Sequence[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+# -- predict -------------------------------------------------------------------------------
+def format_predictions(predictions: Sequence["Prediction"], fmt: str = "table") -> str:
+    """``predict``'s answers: an aligned table for people, JSON, or CSV (the text, then the added columns).
+
+    Example:
+        >>> from bpo_classify import load_model
+        >>> print(format_predictions(load_model().predict(["process invoices"])), end="")
+        office       p       function            p       review  text
+        back-office  0.9999  finance_accounting  0.9987          process invoices
+    """
+    from .model import Predictions
+    from .outputs import ADDED_COLUMNS, cells
+    from .tables import write_table
+
+    if fmt == "json":
+        return _json([p.as_dict() for p in predictions])
+    labels = cells(Predictions.of(predictions))
+    if fmt == "csv":
+        out = io.StringIO()
+        write_table(out, ["text", *ADDED_COLUMNS], ([p.text, *c] for p, c in zip(predictions, labels)))
+        return out.getvalue()
+    rows = [["office", "p", "function", "p", "review", "text"]]
+    for p, c in zip(predictions, labels):
+        cell = dict(zip(ADDED_COLUMNS, c))
+        shown = [cell[name] or "-" for name in ("office", "office_confidence", "function", "function_confidence")]
+        # The reason, not a bare flag: "unfamiliar_text" and "low_confidence" call for different actions.
+        rows.append([*shown, (p.review_reason or "review") if p.needs_review else "", p.text])
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return _lines(["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5] for r in rows])
+
+
+# -- info ----------------------------------------------------------------------------------
+def format_info(model: "Model", name: str, terms: dict[str, Any] | None = None, fmt: str = "text") -> str:
+    """``info``: the model's metadata (``name`` says which model), and its strongest ``terms`` if given."""
+    meta = model.metadata
+    if fmt == "json":
+        return _json({**meta, **({"top_terms": terms} if terms else {})})
+    data = meta.get("training_data", {})
+    rows: list[tuple[str, Any]] = [
+        ("model", name),
+        ("made by", f"bpo-classify {meta.get('package_version')}, scikit-learn {meta.get('sklearn_version')}"),
+        ("created", meta.get("created_at")),
+        ("training data", f"{data.get('source')} ({data.get('rows')} rows, sha256 {data.get('sha256')})"),
+        ("seed", meta.get("seed")),
+        ("offices", ", ".join(meta.get("offices", []))),
+        ("functions", ", ".join(meta.get("functions", []))),
+        ("review threshold", model.threshold),
+        ("features", f"{sum(len(b.vocabulary) for b in model.blocks)} terms ({', '.join(b.description for b in model.blocks)})"),
+        ("office reads", ", ".join(model.office_blocks)),
+        ("mixed detector", f"trained on {data.get('ambiguous_rows')} mixed tasks" if model.mixed_coef is not None else "none"),
+    ]
+    cv = meta.get("metrics", {}).get("cross_validation")
+    for label in ("office", "function") if cv else ():
+        rows.append((f"cv {label}", f"accuracy {cv[label]['accuracy']:.3f}, macro-F1 {cv[label]['macro_f1']:.3f} ({cv['folds']}-fold)"))
+    lines = [f"{key:<16} {value}" for key, value in rows]
+    for group in [g for g in ("office", "mixed", "function") if g in (terms or {})]:
+        lines += ["", f"strongest terms by {group if group != 'mixed' else 'mixed-task detector'} (coefficient):"]
+        lines += [f"  {label:<20} " + ", ".join(f"{t} ({w:+.2f})" for t, w in pairs) for label, pairs in terms[group].items()]  # type: ignore[index]
+    return _lines(lines)
+
+
+# -- explain -------------------------------------------------------------------------------
+#: How explain marks terms that are not plain words or phrases.
+_KIND_NOTE = {"characters": " (characters)", "opening": " (opening words)"}
+
+
+def format_explanation(e: "Explanation", top: int = 10, fmt: str = "text") -> str:
+    """``explain``: the answer, then each linear part's ``top`` strongest terms, and how the parts combine."""
+    if fmt == "json":
+        return _json(e.as_dict())
+    if e.office is None:
+        return "no text to explain (empty input): needs review\n"
+    lines = [
+        f"{e.office} ({e.office_confidence:.4f}), {e.function} ({e.function_confidence:.4f}); "
+        f"runner-up function: {e.runner_up_function} ({e.runner_up_confidence:.4f})"
+    ]
+    front = f"{e.front_probability:.4f}"
+    if e.mixed_probability is None:
+        lines += ["log-odds towards front-office (+) or back-office (-):"]
+        lines += _terms(e.terms, e.intercept, top, f"P(front-office) = {front}")
+        return _lines(lines)
+    lines += ["office, if the task is clear: log-odds towards front-office (+) or back-office (-):"]
+    lines += _terms(e.terms, e.intercept, top, f"P(front-office | clear) = {e.clear_front_probability:.4f}")
+    lines += ["mixed-task detector: log-odds towards mixed (+) or clear (-):"]
+    lines += _terms(e.mixed_terms, e.mixed_intercept or 0.0, top, f"P(mixed) = {e.mixed_probability:.4f}")
+    lines += [
+        f"P(front-office) = 0.5 x {e.mixed_probability:.4f} + {1 - e.mixed_probability:.4f} x "
+        f"{e.clear_front_probability:.4f} = {front}"
+    ]
+    return _lines(lines)
+
+
+def _terms(terms: Sequence["Contribution"], intercept: float, top: int, result: str) -> list[str]:
+    """The ``top`` strongest contributions, the rest summed, the intercept and the total."""
+    lines = [f"  {c.contribution:+7.3f}  {c.term}" + _KIND_NOTE.get(c.kind, "") for c in terms[:top]]
+    if len(terms) > top:
+        more = len(terms) - top
+        lines.append(f"  {sum(c.contribution for c in terms[top:]):+7.3f}  ({more} more term{'s' if more > 1 else ''})")
+    lines.append(f"  {intercept:+7.3f}  (intercept)")
+    lines.append(f"  {sum(c.contribution for c in terms) + intercept:+7.3f}  total -> {result}")
+    return lines
+
+
+# -- training data and training ------------------------------------------------------------
+def problem_line(problem: "DataProblem") -> str:
+    """One training-data problem as ``check-data`` and ``train`` print it, rows included."""
+    return f"{'error' if problem.fatal else 'warning'}: {problem}"
+
+
+def format_problems(problems: Sequence["DataProblem"]) -> str:
+    """Every problem, one line each."""
+    return _lines([problem_line(p) for p in problems])
+
+
+def check_summary(rows: int, problems: Sequence["DataProblem"]) -> str:
+    """``check-data``'s last line, e.g. ``11728 rows checked: 0 errors, 0 warnings``."""
+    fatal = sum(p.fatal for p in problems)
+    return f"{rows} rows checked: {fatal} errors, {len(problems) - fatal} warnings\n"
+
+
+def training_started(data: Path | None, cv: int) -> str:
+    """What ``train`` says once the data is checked and training starts."""
+    return f"training on {data or 'the bundled corpus'}" + (f" with {cv}-fold cross-validation" if cv else "") + " ...\n"
+
+
+def format_training(result: "TrainResult", out: Path) -> str:
+    """``train``'s result: the rows and data hash, the cross-validated scores, where the model went."""
+    data = result.model.metadata["training_data"]
+    lines = [f"trained on {data['rows']} rows (sha256 {data['sha256'][:12]})"]
+    cv = result.metrics.get("cross_validation")
+    if cv:
+        lines.append(f"{cv['folds']}-fold cross-validation (seed {cv['seed']}):")
+        for label in ("office", "function"):
+            lines.append(f"  {label:<9} accuracy {cv[label]['accuracy']:.3f}  macro-F1 {cv[label]['macro_f1']:.3f}")
+    lines.append(f"model written to {out}")
+    return _lines(lines)
+
+
+# -- labelling -----------------------------------------------------------------------------
+def labelled(summary: "LabelSummary", output: str, parts: int | None = None, fmt: str = "csv") -> str:
+    """``label``'s summary line, with where the output went (and, on Dask, how many part files)."""
+    where = "" if output == "-" else f" -> {output}"
+    if parts is not None:
+        where += f" ({parts} {fmt} part file{'' if parts == 1 else 's'})"
+    return summary.line() + where + "\n"
+
+
+def dask_started(partitions: int, workers: int, address: str) -> str:
+    """What ``label --engine dask`` says when the cluster starts working."""
+    return f"labelling {partitions} partition(s) on {workers} Dask worker(s) at {address} ...\n"
 
 
 def _pct(x: float | None) -> str:

@@ -1,7 +1,9 @@
-"""Reading delimited text files: encoding checks, delimiter detection, gzip, stdin.
+"""Reading and writing delimited text: encoding checks, delimiter detection, gzip, stdin.
 
-Everything that opens a user's CSV goes through :func:`open_table`, so every
-command reports the same clear errors (missing file, directory, not UTF-8).
+Everything that reads a user's CSV goes through :class:`TableReader` (which opens it
+with :func:`open_text`), so every command reports the same clear errors (missing file,
+directory, not UTF-8); :func:`write_table` and :func:`render_rows` write the bytes
+Python's csv module would, faster.
 
 Example:
     >>> detect_delimiter("id\\ttext\\toffice")
@@ -18,6 +20,7 @@ import gzip
 import io
 import operator
 import os
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -52,7 +55,7 @@ def open_text(path: str | Path, encoding: str = "utf-8") -> IO[str]:
     """Open ``path`` (``-`` for stdin, ``.gz`` transparently) as text, checking it exists.
 
     Decoding is strict: bytes that are not in ``encoding`` raise ``UnicodeDecodeError``
-    when read, which :func:`iter_rows` turns into a one-line error.
+    when read, which :class:`TableReader` turns into a one-line error.
     """
     try:
         codecs.lookup(encoding)
@@ -73,6 +76,27 @@ def open_text(path: str | Path, encoding: str = "utf-8") -> IO[str]:
         raise InputFileError(f"file not found: {p}") from None
     except PermissionError:
         raise InputFileError(f"permission denied: {p}; check the file's read permissions") from None
+
+
+def read_lines(data: bytes, name: str = "standard input") -> list[str]:
+    """``data`` as UTF-8 text, one item per line; a line ends at ``\\n``, ``\\r\\n`` or ``\\r`` only.
+
+    Example:
+        >>> read_lines(b"process invoices\\r\\nanswer calls\\x0cnow\\n")
+        ['process invoices', 'answer calls\\x0cnow']
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputFileError(
+            f"{name} is not valid UTF-8 (byte {data[exc.start:exc.start + 1]!r} on line {line}); "
+            "convert it first, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+    lines = re.split(r"\r\n|\r|\n", text)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 class TableReader:
@@ -187,7 +211,6 @@ class TableReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
 
 
 def write_table(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",") -> None:

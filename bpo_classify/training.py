@@ -25,7 +25,7 @@ import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -35,10 +35,11 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 
 from . import __version__
-from .corpus import AMBIGUOUS_NAME, NOT_TASKS_NAME, LabelledData, bundled_path, load_labelled, load_text_column
+from .atomic import require_directory
+from .corpus import AMBIGUOUS_NAME, NOT_TASKS_NAME, DataProblem, LabelledData, bundled_path, check_labelled, load_labelled, load_text_column, refuse
 from .errors import CorpusError
 from .features import TOKEN_PATTERN, TfidfBlock, head_terms
-from .model import DEFAULT_THRESHOLD, Model, front_office_probability
+from .model import DEFAULT_THRESHOLD, Model, front_office_probability, save_model
 from .policy import FRONT
 
 #: Feature and regularisation settings of the shipped model, chosen on cross-validation
@@ -397,6 +398,8 @@ class TrainResult:
     model: Model
     metrics: dict[str, Any] = field(default_factory=dict)
     pipeline: FittedPipeline | None = None
+    #: The warnings about the training file (duplicates): what did not stop training.
+    problems: list[DataProblem] = field(default_factory=list)
 
 
 def cross_validate(
@@ -504,6 +507,8 @@ def train(
     ambiguous: str | Path | Sequence[str] | None = None,
     not_tasks: str | Path | Sequence[str] | None = None,
     jobs: int | None = None,
+    out: str | Path | None = None,
+    on_checked: Callable[[list[DataProblem]], None] | None = None,
 ) -> TrainResult:
     """Train on a labelled CSV (default: the bundled corpus) and return the model and metrics.
 
@@ -512,15 +517,25 @@ def train(
     bundled ``datasets/ambiguous_tasks.csv`` and ``datasets/not_tasks.csv`` when training on
     the bundled corpus, none otherwise. With ``cv`` >= 2, also cross-validates and
     stores the scores in the model's metadata. ``jobs`` processes fit the folds (``None``:
-    one per core; the model is the same for any number). Raises :class:`CorpusError` when
-    the data cannot train a model.
+    one per core; the model is the same for any number). With ``out``, also saves the model
+    there (its directory is checked first, before minutes of training). A file is read and
+    checked once; ``on_checked``, if given, is called with every problem found (warnings
+    included) before training starts, and the result's ``problems`` holds the warnings.
+    Raises :class:`CorpusError` when the data cannot train a model.
     """
+    if out is not None:
+        require_directory(Path(out))
     bundled = data is None
+    problems: list[DataProblem] = []
     if not isinstance(data, LabelledData):
         data = load_labelled(
             data, text_column=text_column, office_column=office_column,
-            function_column=function_column, encoding=encoding, min_per_class=cv,
+            function_column=function_column, encoding=encoding, check=False,
         )
+        problems = check_labelled(data, min_per_class=cv)
+        if on_checked is not None:
+            on_checked(problems)
+        refuse(data, problems, listed=on_checked is not None)
     mixed = _side_set(ambiguous, bundled, AMBIGUOUS_NAME)
     lines = _side_set(not_tasks, bundled, NOT_TASKS_NAME)
     smallest = min(np.unique(np.asarray(data.functions, dtype=str), return_counts=True)[1])
@@ -548,7 +563,10 @@ def train(
             **{k: v for k, v in scores.items() if k != "oof"}, **oof_review(data, scores["oof"], threshold, review),
         }}
     metadata = _metadata(data, seed, p, metrics, threshold, mixed, lines, review)
-    return TrainResult(fitted.to_model(metadata), metrics, fitted)
+    result = TrainResult(fitted.to_model(metadata), metrics, fitted, problems)
+    if out is not None:
+        save_model(result.model, out)
+    return result
 
 
 def _side_set(given: str | Path | Sequence[str] | None, bundled: bool, name: str) -> list[str]:

@@ -27,6 +27,22 @@ from bpo_classify.model import Model, load_model
 ROOT = Path(__file__).resolve().parent.parent
 EXTERNAL = ROOT.parent / "shared" / "external" / "onet_dev.tsv"
 
+#: Job duties as exports hold them: quotes, commas, a line break, blank cells.
+DUTIES = [
+    "Process vendor invoices and match them to purchase orders",
+    "Answer inbound customer calls about billing questions",
+    "Reconcile bank statements, and post journal entries",
+    "Troubleshoot VPN connection issues for customers over chat",
+    'Update the "master data" records in SAP',
+    "Run payroll for hourly employees\nand check overtime",
+    "",
+    "   ",
+    "Call prospects to book product demos",
+    "Moderate user comments on the brand's social pages",
+]
+#: Strings that break naive text handling.
+ODD = ["", "a", "  spaced   out  ", "ÜBER große Straße", "AP/AR recon", "x" * 300, "emoji 😊 text", "tab\tand\nnewline", "1099 forms"]
+
 # The golden files' writer: run only by `make goldens`, never imported at collection.
 collect_ignore = ["golden/regenerate.py"]
 
@@ -136,7 +152,9 @@ def _default_sigint() -> None:
 def start_cli(*args: object, cwd: Path, **kwargs) -> subprocess.Popen:
     """The real program in a child process, as an interactive shell would start it.
 
-    >>> proc = start_cli("--version", cwd=Path("."), stdout=subprocess.PIPE)  # doctest: +SKIP
+    >>> proc = start_cli("--version", cwd=Path("."), stdout=subprocess.PIPE)
+    >>> proc.communicate()[0].startswith(b"bpo-classify, version ")
+    True
     """
     command = [sys.executable, "-m", "bpo_classify", *map(str, args)]
     return subprocess.Popen(command, cwd=cwd, preexec_fn=_default_sigint, **kwargs)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from bpo_classify import __version__
 from bpo_classify.cli import cli
-from conftest import ROOT, read_csv, write_csv
+from conftest import ROOT, write_csv
 
 
 def test_predict_acceptance_examples(runner):
@@ -35,7 +34,7 @@ def test_predict_table_and_csv_formats(runner):
     assert lines[1].startswith("back-office") and lines[1].endswith("process invoices")
     out = runner.invoke(cli, ["predict", "greet hotel guests", "--format", "csv"], catch_exceptions=False)
     header, row = out.output.splitlines()
-    assert header == "text,office,office_confidence,function,function_confidence,needs_review"
+    assert header == "text,office,office_confidence,function,function_confidence,needs_review,review_reason"
     assert row.startswith("greet hotel guests,front-office,")
 
 
@@ -152,8 +151,12 @@ def test_train_on_user_csv_and_predict_with_it(runner, small_csv, tmp_path):
               "--function-column", "tower", "--out", str(out), "--cv", "3", "--seed", "1"], catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-    assert re.search(r"office\s+accuracy 0\.\d{3}\s+macro-F1 0\.\d{3}", result.output)
-    assert re.search(r"function\s+accuracy 0\.\d{3}\s+macro-F1 0\.\d{3}", result.output)
+    assert result.stderr == f"training on {small_csv} with 3-fold cross-validation ...\n"
+    assert re.fullmatch(
+        r"trained on 375 rows \(sha256 [0-9a-f]{12}\)\n3-fold cross-validation \(seed 1\):\n"
+        r"  office    accuracy 0\.\d{3}  macro-F1 0\.\d{3}\n  function  accuracy 0\.\d{3}  macro-F1 0\.\d{3}\n"
+        rf"model written to {re.escape(str(out))}\n", result.stdout,
+    ), result.stdout
     pred = runner.invoke(cli, ["predict", "reconcile the general ledger", "--model", str(out), "--format", "json"])
     assert json.loads(pred.output)[0]["office"] == "back-office"
     info = json.loads(runner.invoke(cli, ["info", "--model", str(out), "--format", "json"]).output)
@@ -183,3 +186,24 @@ def test_python_m_entry_point():
 
     done = subprocess.run([sys.executable, "-m", "bpo_classify", "--version"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and __version__ in done.stdout
+
+
+def test_predict_table_marks_missing_labels_with_dashes(runner):
+    """A blank text's row in the table shows dashes and its review reason, aligned with the others."""
+    result = runner.invoke(cli, ["predict", "--", "", "process invoices"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.output == (
+        "office       p       function            p       review  text\n"
+        "-            -       -                   -       empty   \n"
+        "back-office  0.9999  finance_accounting  0.9987          process invoices\n"
+    )
+
+
+def test_explain_and_info_text_edges(runner):
+    """explain of a blank text says there is nothing to explain; info --top-terms lists terms with signed weights."""
+    result = runner.invoke(cli, ["explain", " "], catch_exceptions=False)
+    assert (result.exit_code, result.output) == (0, "no text to explain (empty input): needs review\n")
+    lines = runner.invoke(cli, ["info", "--top-terms", "2"], catch_exceptions=False).output.splitlines()
+    at = lines.index("strongest terms by mixed-task detector (coefficient):")
+    assert lines[at - 1] == "" and re.fullmatch(r"  mixed {16}\w+ \(\+\d+\.\d\d\), \w+ \(\+\d+\.\d\d\)", lines[at + 1])
+    assert lines[at - 3].startswith("  front-office         ") and lines[-1].startswith("  technical_support    ")

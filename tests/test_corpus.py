@@ -51,14 +51,18 @@ def test_corpus_covers_registers(corpus):
     assert sum(" such as " in t for t in lowered) >= 50
 
 
-def test_training_without_data_reads_the_datasets_file(corpus):
-    """`train` with no --data trains on exactly the rows of datasets/bpo_tasks.csv (no stale packaged copy)."""
+def test_bundled_data_is_the_packaged_copy_when_installed(tmp_path, monkeypatch):
+    """Installed from a wheel, the copy inside the package is read; in a checkout (no copy), datasets/ itself."""
     from conftest import ROOT
 
-    from bpo_classify.corpus import load_labelled
+    from bpo_classify import corpus as module
 
-    mine = load_labelled(ROOT / "datasets" / "bpo_tasks.csv")
-    assert (corpus.sha256, corpus.texts, corpus.offices) == (mine.sha256, mine.texts, mine.offices)
+    assert module.bundled_corpus_path() == ROOT / "datasets" / "bpo_tasks.csv"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "bpo_tasks.csv").write_text("text,office,function\n", encoding="utf-8")
+    monkeypatch.setattr(module.resources, "files", lambda package: tmp_path)
+    assert module.bundled_corpus_path() == tmp_path / "data" / "bpo_tasks.csv"
+    assert module.bundled_path("ambiguous_tasks.csv") == ROOT / "datasets" / "ambiguous_tasks.csv"  # no copy of it
 
 
 def test_datasheet_counts_match_the_corpus(corpus):

@@ -222,16 +222,16 @@ def test_cli_starts_and_stops_its_own_local_cluster(files, tmp_path):
 
 
 def test_label_dataframe_python_api(dask_client, model):
-    """label_dataframe adds the five columns to any Dask DataFrame, missing text included."""
+    """label_dataframe adds the six columns to any Dask DataFrame, missing text included."""
     texts = ["process invoices", None, "answer live chat inquiries", float("nan"), "", "reconcile bank statements"]
     pdf = pd.DataFrame({"id": range(6), "task": pd.array(texts, dtype=object)})
     frame = dd.from_pandas(pdf, npartitions=3)
     labelled = label_dataframe(frame, "task", model=model, prefix="bpo_", threshold=0.9)
     assert list(labelled.columns) == ["id", "task", "bpo_office", "bpo_office_confidence", "bpo_function",
-                                      "bpo_function_confidence", "bpo_needs_review"]
+                                      "bpo_function_confidence", "bpo_needs_review", "bpo_review_reason"]
     out = labelled.compute()
     assert out["id"].tolist() == list(range(6))
-    assert out.iloc[:, 2:].astype(object).values.tolist() == format_labels(
+    assert list(map(tuple, out.iloc[:, 2:].astype(object).values.tolist())) == format_labels(
         model, [t if isinstance(t, str) else None for t in texts], 0.9
     )
 

@@ -17,12 +17,14 @@ def _logit(p: float) -> float:
 
 @pytest.mark.parametrize("text", ["process invoices", "answer live chat inquiries", "update customer addresses in the CRM", "KYC refresh - high risk accts", "handle customer refunds"])
 def test_contributions_add_up_to_the_probability(model, text):
-    """Each part's intercept plus contributions is exactly its log-odds, and the parts combine into the probability shown."""
+    """Each part's intercept plus contributions is the log-odds the model itself computes for that part
+    (the fast scorer's), and the parts combine into the probability shown."""
     e = explain(model, text)
-    front = e.office_confidence if e.office == "front-office" else 1 - e.office_confidence
-    assert e.intercept + sum(c.contribution for c in e.terms) == pytest.approx(_logit(e.clear_front_probability), abs=1e-6)
-    assert e.mixed_intercept + sum(c.contribution for c in e.mixed_terms) == pytest.approx(_logit(e.mixed_probability), abs=1e-6)
-    assert 0.5 * e.mixed_probability + (1 - e.mixed_probability) * e.clear_front_probability == pytest.approx(front, abs=1e-9)
+    a, b = model.calibration
+    assert e.intercept + sum(c.contribution for c in e.terms) == pytest.approx(a * model.office_scores([text])[0] + b, abs=1e-9)
+    assert e.mixed_intercept + sum(c.contribution for c in e.mixed_terms) == pytest.approx(_logit(model.mixed_proba([text])[0]), abs=1e-6)
+    assert 0.5 * e.mixed_probability + (1 - e.mixed_probability) * e.clear_front_probability == pytest.approx(e.front_probability, abs=1e-9)
+    assert e.front_probability == pytest.approx(model.front_office_proba([text])[0], abs=1e-12)
     assert e.runner_up_function not in (None, e.function)
 
 

@@ -11,35 +11,19 @@ import io
 import itertools
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bpo_classify import labeling
 from bpo_classify.cli import cli
-from bpo_classify.features import LinearScorer, linear_scores
 from bpo_classify.labeling import ADDED_COLUMNS, Labeller, label_csv
-from bpo_classify.progress import ProgressBar
 from bpo_classify.tables import render_rows, write_rows, write_table
-from conftest import read_csv, start_cli, wait_for_temp_output, write_csv
-
-DUTIES = [
-    "Process vendor invoices and match them to purchase orders",
-    "Answer inbound customer calls about billing questions",
-    "Reconcile bank statements, and post journal entries",
-    "Troubleshoot VPN connection issues for customers over chat",
-    'Update the "master data" records in SAP',
-    "Run payroll for hourly employees\nand check overtime",
-    "",
-    "   ",
-    "Call prospects to book product demos",
-    "Moderate user comments on the brand's social pages",
-]
-
+from conftest import DUTIES, read_csv, start_cli, wait_for_temp_output, write_csv
 
 def export(path: Path, n: int, seed: int = 0, delimiter: str = ",") -> Path:
     """A job-duty export of ``n`` rows: repeated duties, variants, blanks, quotes, line breaks."""
@@ -120,88 +104,6 @@ def test_labeller_cache_gives_the_same_cells(model):
     assert small.labels(list(reversed(texts))) == list(reversed(fresh))
 
 
-# -- the batch scorer against the plain computation ---------------------------------------------
-def _both(model, texts):
-    coef = np.vstack([model.office_coef, model.function_coef])
-    intercept = np.concatenate([model.office_intercept, model.function_intercept])
-    return linear_scores(model.blocks, texts, coef, intercept), LinearScorer(model.blocks, coef, intercept), coef, intercept
-
-
-def test_scorer_equals_plain_scores_on_tricky_texts(model):
-    """Repeated words, shared n-grams, punctuation-only words, the scorer's own separator: same scores to 1e-12."""
-    texts = [
-        "the the the invoice invoices invoicing", "AP/AR AP/AR recon - - • •", "", " ", "a",
-        "process \ue000 invoices", "\ue000", "x\ue000y process", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" * 3,
-        "ÜBER große Straße İstanbul", "tab\tand\nnewline\r\nthere", "1099 forms 1099-misc", "emoji 😊 text",
-    ] + DUTIES
-    plain, scorer, _, _ = _both(model, texts)
-    np.testing.assert_allclose(scorer.scores(texts), plain, rtol=0, atol=1e-12)
-
-
-def test_scorer_word_table_starts_afresh(model):
-    """With a tiny word table (rebuilt again and again), batch after batch, the scores stay the same."""
-    texts = [f"{d} number {i}" for i, d in enumerate(DUTIES * 20)]
-    plain, _, coef, intercept = _both(model, texts)
-    scorer = LinearScorer(model.blocks, coef, intercept, max_words=30)
-    for i in range(0, len(texts), 17):
-        np.testing.assert_allclose(scorer.scores(texts[i:i + 17]), plain[i:i + 17], rtol=0, atol=1e-12)
-
-
-def test_scorer_general_word_ngrams(model):
-    """A word block of 1-3-grams (scored term by term) matches the plain computation too."""
-    from bpo_classify.features import TfidfBlock
-
-    block = model.blocks[0]
-    vocab = dict(block.vocabulary)
-    vocab["process vendor invoices"] = len(vocab)
-    wide = TfidfBlock("word", (1, 3), vocab, np.append(block.idf, 2.5), 0)
-    char = model.blocks[1]
-    shifted = TfidfBlock(char.analyzer, char.ngram_range, char.vocabulary, char.idf, len(vocab))
-    rng = np.random.default_rng(0)
-    coef = rng.normal(size=(3, len(vocab) + len(char.idf)))
-    texts = DUTIES + ["process vendor invoices twice: process vendor invoices"]
-    expected = linear_scores([wide, shifted], texts, coef, np.zeros(3))
-    got = LinearScorer([wide, shifted], coef, np.zeros(3)).scores(texts)
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
-
-
-def test_scores_do_not_depend_on_the_batch(model):
-    """A text's probabilities are the same, to the last bit, alone, in a small batch or in a large one."""
-    texts = [f"{d} {i}" for i, d in enumerate(DUTIES * 300)]
-    large = model.function_proba(texts)
-    small = np.vstack([model.function_proba(texts[i:i + 10]) for i in range(0, len(texts), 10)])
-    alone = np.vstack([model.function_proba([t]) for t in texts[:50]])
-    assert np.array_equal(large, small) and np.array_equal(large[:50], alone)
-
-
-def test_bigram_table_and_string_lookup_agree(model, monkeypatch):
-    """Word-to-word bigrams found through the pair table or as strings give identical scores."""
-    from bpo_classify import features
-
-    texts = [f"{d} for account {i} process invoices" for i, d in enumerate(DUTIES * 10)]
-    _, by_string, coef, intercept = _both(model, texts)
-    expected = by_string.scores(texts)
-    assert by_string.blocks[0].pair_keys is None
-    monkeypatch.setattr(features, "PAIR_TABLE_MIN", 0)
-    by_table = LinearScorer(model.blocks, coef, intercept)
-    assert np.array_equal(by_table.scores(texts), expected)
-    assert by_table.blocks[0].pair_keys is not None
-
-
-def test_threads_sharing_a_model(model):
-    """Threads predicting with one model (as a multi-threaded Dask worker does) get the sequential answers."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from bpo_classify.model import load_model
-
-    shared = load_model()
-    batches = [[f"{d} {i} {j}" for i, d in enumerate(DUTIES)] for j in range(40)]
-    expected = [model.function_proba(b) for b in batches]
-    with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(shared.function_proba, batches))
-    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
-
-
 # -- input formats ------------------------------------------------------------------------------
 def test_gzip_input(model, tmp_path):
     """A .csv.gz input gives the same output as the plain .csv."""
@@ -262,7 +164,7 @@ def test_ragged_rows_padded_and_reported(model, runner, tmp_path):
     result = invoke(runner, "label", source, "-o", tmp_path / "out.csv", "--text-column", "duty")
     assert result.exit_code == 0
     assert "2 short rows padded with empty fields (rows 2, 3)" in result.stderr
-    assert read_csv(tmp_path / "out.csv")[3] == ["3", "", "", "", "", "", "", "true"]
+    assert read_csv(tmp_path / "out.csv")[3] == ["3", "", "", "", "", "", "", "true", "empty"]
     long = write_csv(tmp_path / "long.csv", [["id", "duty"], ["1", "a"], ["2", "b", "extra"]])
     result = invoke(runner, "label", long, "-o", tmp_path / "out2.csv")
     assert result.exit_code == 1
@@ -317,15 +219,15 @@ def test_parquet_output(model, runner, tmp_path):
     table = pq.read_table(tmp_path / "out.parquet")
     rows = read_csv(tmp_path / "out.csv")
     assert table.column_names == rows[0]
-    assert [str(t) for t in table.schema.types][-5:] == ["string", "double", "string", "double", "bool"]
+    assert [str(t) for t in table.schema.types][-6:] == ["string", "double", "string", "double", "bool", "string"]
     data = table.to_pylist()
     assert len(data) == len(rows) - 1
     for got, want in zip(data, rows[1:]):
         cells = [got[c] for c in rows[0]]
         assert cells[:4] == want[:4]
-        office, oconf, function, fconf, review = cells[4:]
+        office, oconf, function, fconf, review, reason = cells[4:]
         assert (office or "", "" if oconf is None else f"{oconf:.4f}", function or "",
-                "" if fconf is None else f"{fconf:.4f}", str(review).lower()) == tuple(want[4:])
+                "" if fconf is None else f"{fconf:.4f}", str(review).lower(), reason or "") == tuple(want[4:])
 
 
 def test_parquet_without_pyarrow(runner, tmp_path, monkeypatch):
@@ -340,25 +242,28 @@ def test_parquet_without_pyarrow(runner, tmp_path, monkeypatch):
 
 
 # -- progress ----------------------------------------------------------------------------------------
-def test_progress_bar_line():
-    """The bar shows rows, rows per second and time left; without a known size, no percentage or time left."""
-    bar = ProgressBar(io.StringIO(), width=100)
-    assert bar.line(1_000_000, 500, 1000, 10.0) == "[####################                    ]  50% 1,000,000 rows 100,000 rows/s 0:00:10 left"
-    assert bar.line(5000, 0, None, 2.0) == "5,000 rows 2,500 rows/s"
-    assert len(ProgressBar(io.StringIO(), width=40).line(10**12, 1, 10**9, 1e-3)) < 40
+def test_progress_bar_shows_rows_rate_and_share_of_the_input(monkeypatch):
+    """On a terminal, label's bar (click.progressbar) shows the share of the input read, rows and rows per second; else none."""
+    from bpo_classify.cli_support import progress_bar
 
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
 
-def test_progress_bar_redraws_at_most_every_interval():
-    """Updates closer together than the interval are skipped; close() erases the line."""
-    ticks = iter([0.0, 0.0, 0.05, 0.3])
-    out = io.StringIO()
-    bar = ProgressBar(out, clock=lambda: next(ticks), width=60)
-    bar.update(1, 1, 10)
-    bar.update(2, 2, 10)  # 0.05 s later: skipped
-    bar.update(3, 3, 10)
-    assert out.getvalue().count("\r") == 2
-    bar.close()
-    assert out.getvalue().endswith("\r")
+    with progress_bar(shown=False) as update:
+        assert update is None
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    with progress_bar(shown=True) as update:
+        update(5000, 250, 1000)
+        update(10_000, 500, 1000)
+    drawn = screen.getvalue().split("\r")[-1].replace("\x1b[?25l", "")  # click hides the cursor while drawing
+    assert drawn.startswith("[##########          ]   50%  ") and re.search(r"  10,000 rows [\d,]+ rows/s", drawn)
+    unknown = Terminal()
+    monkeypatch.setattr(sys, "stderr", unknown)
+    with progress_bar(shown=True) as update:
+        update(5000, 0, None)  # standard input: no size, no percentage
+    assert "5,000 rows" in unknown.getvalue() and "%" not in unknown.getvalue()
 
 
 def test_progress_callback_reaches_the_end(model, tmp_path):
@@ -373,7 +278,7 @@ def test_progress_callback_reaches_the_end(model, tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_progress_bar_only_on_a_terminal(tmp_path):
-    """On a terminal the bar is drawn on stderr (and erased); piped or with --quiet, stderr has no bar."""
+    """On a terminal the bar is drawn on stderr; piped or with --quiet, stderr has no bar."""
     import pty
 
     export(tmp_path / "in.csv", 20_000, seed=8)
@@ -393,7 +298,7 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     proc.wait(timeout=60)
     os.close(master)
     assert proc.returncode == 0
-    assert b"rows/s" in seen and b"left" in seen and b"labelled 20000 rows" in seen
+    assert b"rows/s" in seen and b"%" in seen and b"labelled 20000 rows" in seen
     piped = subprocess.run(command, cwd=tmp_path, capture_output=True)
     assert b"\r" not in piped.stderr and piped.stderr.startswith(b"labelled 20000 rows")
     quiet = subprocess.run([*command, "--quiet"], cwd=tmp_path, capture_output=True)

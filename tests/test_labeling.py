@@ -73,9 +73,14 @@ def test_thousand_rows_with_blanks(tmp_path):
     rows = read_csv(out)
     assert summary.rows == 1000 and len(rows) == 1001
     blanks = [r for r in rows[1:] if not r[2].strip()]
-    assert blanks and all(r[4:] == ["", "", "", "", "true"] for r in blanks)
-    assert summary.empty == len(blanks)
-    assert summary.front + summary.back + summary.empty == 1000
+    assert blanks and all(r[4:] == ["", "", "", "", "true", "empty"] for r in blanks)
+    offices = [r[4] for r in rows[1:]]
+    reviews = [r[8] for r in rows[1:]]
+    # The summary counts what was written.
+    assert (summary.front, summary.back, summary.empty) == (
+        offices.count("front-office"), offices.count("back-office"), len(blanks)
+    )
+    assert summary.needs_review == reviews.count("true") and summary.front and summary.back
 
 
 def test_stdin_to_stdout(runner):
@@ -160,3 +165,23 @@ def test_empty_file_and_missing_output_dir(runner, tmp_path):
     source = write_csv(tmp_path / "in.csv", [["duty"], ["x"]])
     result = runner.invoke(cli, ["label", str(source), "-o", str(tmp_path / "nope" / "o.csv")])
     assert result.exit_code == 1 and "output directory does not exist" in result.output
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077], ids=["022", "027", "077"])
+def test_output_file_gets_the_mode_of_a_new_file(tmp_path, umask, monkeypatch):
+    """The labelled file is readable as any new file is (0o666 less the umask), and writing it never changes the umask."""
+    import os
+    import stat
+
+    source = write_csv(tmp_path / "in.csv", [["duty"], ["process invoices"]])
+    old = os.umask(umask)
+    try:
+        def no_umask(mask):
+            raise AssertionError("os.umask changes the whole process's umask")
+
+        monkeypatch.setattr(os, "umask", no_umask)
+        label_csv(source, tmp_path / "out.csv")
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.csv").stat().st_mode) == 0o666 & ~umask

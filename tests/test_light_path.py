@@ -1,35 +1,17 @@
-"""The NumPy prediction path equals the scikit-learn pipeline it was converted from."""
+"""The NumPy prediction path: its analyzers are scikit-learn's, and it never imports scikit-learn.
+
+That its probabilities equal the scikit-learn pipeline's is checked in ``test_scoring.py``.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from bpo_classify.corpus import load_labelled
 from bpo_classify.features import char_wb_terms, word_terms
-from conftest import EXTERNAL, ROOT
-
-ODD = ["", "a", "  spaced   out  ", "ÜBER große Straße", "AP/AR recon", "x" * 300, "emoji 😊 text", "tab\tand\nnewline", "1099 forms"]
-
-
-def _texts(corpus):
-    texts = corpus.texts + ODD
-    if EXTERNAL.exists():
-        texts += load_labelled(EXTERNAL, require_functions=False).texts
-    return texts
-
-
-@pytest.mark.slow
-def test_probabilities_match_sklearn(small_training, corpus):
-    """Office and function probabilities agree with scikit-learn to 1e-9 on the corpus, odd strings and the external file."""
-    texts = _texts(corpus)
-    model, reference = small_training.model, small_training.pipeline
-    assert model.mixed_coef is not None  # the mixed-task detector is part of what must match
-    np.testing.assert_allclose(model.front_office_proba(texts), reference.front_office_proba(texts), rtol=0, atol=1e-9)
-    np.testing.assert_allclose(model.function_proba(texts), reference.function_proba(texts), rtol=0, atol=1e-9)
+from conftest import ODD, ROOT
 
 
 @pytest.mark.slow

@@ -148,19 +148,23 @@ def test_foreign_files(tmp_path, runner):
 
 
 def test_save_roundtrip_and_atomic(tmp_path, model, monkeypatch):
-    """A saved model loads back with identical predictions; a failed save leaves the old file intact."""
+    """A saved model loads back with identical predictions; a save interrupted after its bytes are written
+    (before they are in place) leaves the old file intact and no temporary file."""
     path = tmp_path / "m.bpoc"
     save_model(model, path)
     again = load_model(path)
     texts = ["process invoices", "greet hotel guests", "KYC refresh"]
     assert [p.as_dict() for p in again.predict(texts)] == [p.as_dict() for p in model.predict(texts)]
-    before = path.read_bytes()
+    path.write_bytes(b"yesterday's model")
+    written = []
 
-    def boom(*args, **kwargs):
-        raise KeyboardInterrupt  # as if Ctrl-C arrived mid-write
+    def interrupted(fd):
+        written.append(os.fstat(fd).st_size)
+        raise KeyboardInterrupt  # as if Ctrl-C arrived once the new bytes were written
 
-    monkeypatch.setattr("numpy.savez_compressed", boom)
+    monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save_model(model, path)
-    assert path.read_bytes() == before
+    assert written and written[0] > 1_000_000  # the whole new model had been written somewhere
+    assert path.read_bytes() == b"yesterday's model"
     assert [p.name for p in tmp_path.iterdir()] == ["m.bpoc"]

@@ -248,11 +248,11 @@ def test_label_cli_round_trip(rows, delimiter):
     assert [r[:3] for r in got[1:]] == rows
     expected = model.predict([r[1] for r in rows])
     for row, p in zip(got[1:], expected):
-        office, oc, function, fc, review = row[3:]
+        office, oc, function, fc, review, reason = row[3:]
         if p.office is None:
-            assert row[3:] == ["", "", "", "", "true"]
+            assert row[3:] == ["", "", "", "", "true", "empty"]
             continue
-        assert (office, function, review) == (p.office, p.function, str(p.needs_review).lower())
+        assert (office, function, review, reason) == (p.office, p.function, str(p.needs_review).lower(), p.review_reason or "")
         assert oc == f"{p.office_confidence:.4f}" and fc == f"{p.function_confidence:.4f}"
         assert 0.5 <= float(oc) <= 1 and 0 <= float(fc) <= float(oc)
 

@@ -510,7 +510,7 @@ def test_predict_stdout_closed_early(tmp_path):
     with nothing_lost(tmp_path):
         done = subprocess.run(["bash", "-c", script, sys.executable], cwd=tmp_path, capture_output=True, timeout=120)
     assert (done.returncode, done.stderr) == (0, b"")
-    assert done.stdout == b"text,office,office_confidence,function,function_confidence,needs_review\n"
+    assert done.stdout == b"text,office,office_confidence,function,function_confidence,needs_review,review_reason\n"
 
 
 @pytest.mark.slow
@@ -556,7 +556,7 @@ def test_predict_blank_and_whitespace_texts():
     result = invoke("predict", "--format", "csv", "--", "", " \t", "process invoices")
     assert result.exit_code == 0
     lines = result.stdout.split("\n")
-    assert lines[1:3] == [",,,,,true", " \t,,,,,true"] and lines[3].startswith("process invoices,back-office,")
+    assert lines[1:3] == [",,,,,true,empty", " \t,,,,,true,empty"] and lines[3].startswith("process invoices,back-office,")
 
 
 def test_predict_unicode_line_separators_stay_in_the_text():

@@ -26,14 +26,21 @@ def test_same_data_and_seed_same_model(small_corpus, small_mixed, small_training
 
 
 @pytest.mark.slow
-def test_metadata_records_provenance(small_training):
-    """The model carries versions, the data hash, labels and creation time."""
+def test_metadata_records_provenance(small_training, small_corpus):
+    """The model carries the versions that made it, the data it saw, its labels, seed, settings and creation time."""
+    import datetime
+    import sklearn
+
+    from bpo_classify import __version__
+    from bpo_classify.training import DEFAULT_PARAMS
+
     meta = small_training.model.metadata
-    assert meta["training_data"]["rows"] == 375
-    assert meta["functions"] == sorted(set(meta["functions"])) and len(meta["functions"]) == 15
+    assert meta["training_data"] == {"source": "small", "sha256": "", "rows": 375, "ambiguous_rows": 60, "not_task_rows": 0}
+    assert meta["functions"] == sorted(set(small_corpus.functions)) and len(meta["functions"]) == 15
     assert meta["offices"] == ["back-office", "front-office"]
-    for key in ("package_version", "sklearn_version", "created_at", "seed", "params"):
-        assert key in meta
+    assert (meta["package_version"], meta["sklearn_version"], meta["seed"]) == (__version__, sklearn.__version__, 0)
+    assert meta["params"]["head_words"] == DEFAULT_PARAMS["head_words"] and meta["review_threshold"] == small_training.model.threshold
+    assert datetime.datetime.fromisoformat(meta["created_at"]).tzinfo is not None
 
 
 @pytest.mark.slow
@@ -52,9 +59,9 @@ def test_cross_validation_never_scores_seen_rows(small_corpus, monkeypatch):
             model = original(meta)
             real_predict = model.predict_columns
 
-            def predict_columns(batch, threshold=None):
+            def predict_columns(batch, threshold=None, **options):
                 seen.append((set(texts), set(batch)))
-                return real_predict(batch, threshold)
+                return real_predict(batch, threshold, **options)
 
             model.predict_columns = predict_columns  # type: ignore[method-assign]
             return model
@@ -63,7 +70,7 @@ def test_cross_validation_never_scores_seen_rows(small_corpus, monkeypatch):
         return fitted
 
     monkeypatch.setattr(training, "fit_pipeline", spy)
-    result = cross_validate(small_corpus, cv=3, seed=0)
+    result = cross_validate(small_corpus, cv=3, seed=0, jobs=1)  # in this process, where the spy is
     assert len(seen) == 3
     for trained_on, scored in seen:
         assert not trained_on & scored
@@ -101,7 +108,7 @@ def test_cross_validation_scores_mixed_texts_with_models_that_did_not_see_them(s
         return fitted
 
     monkeypatch.setattr(training, "fit_pipeline", spy)
-    result = cross_validate(small_corpus, cv=3, seed=0, ambiguous=mixed)
+    result = cross_validate(small_corpus, cv=3, seed=0, ambiguous=mixed, jobs=1)  # in this process, where the spy is
     assert len(folds) == 3
     for trained_on, scored in folds:
         assert scored and not trained_on & scored and len(trained_on) == 20

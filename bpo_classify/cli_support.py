@@ -1,0 +1,164 @@
+"""The command line's own plumbing (the only module besides ``cli.py`` that imports click):
+the group that turns errors into exit codes, the options several commands share,
+argument checks, and ``label``'s progress bar.
+
+Example:
+    >>> @click.command()
+    ... @labelled_data_options
+    ... def show(columns):
+    ...     click.echo(columns)
+    >>> from click.testing import CliRunner
+    >>> CliRunner().invoke(show, ["--text-column", "duty"]).output
+    "{'text_column': 'duty', 'office_column': 'office', 'function_column': 'function', 'encoding': 'utf-8'}\\n"
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import click
+
+from .errors import BpoClassifyError, InputFileError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Cli(click.Group):
+    """Turns library errors into one-line messages with exit code 1, and Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            result = super().invoke(ctx)
+            # Flush here, so a write error on stdout (a full disk) is reported below
+            # instead of as a traceback when the interpreter exits.
+            sys.stdout.flush()
+            return result
+        except BpoClassifyError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted; no output was written.", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            # `bpo-classify ... | head -1`: the reader left; exit quietly without a traceback.
+            _silence_stdout()
+            ctx.exit(0)
+        except OSError as exc:
+            # The library turns its own I/O failures into BpoClassifyError; what is left
+            # is writing to stdout, e.g. `bpo-classify label big.csv > /dev/full`.
+            if exc.filename:
+                raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from None
+            _silence_stdout()
+            raise click.ClickException(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
+def exit_on_sigterm() -> None:
+    """``kill PID`` unwinds like Ctrl-C (so atomic_output removes its temporary file), then exits 143."""
+    import signal
+
+    def terminated(signum: int, frame: object) -> None:
+        click.echo("Terminated; no output was written.", err=True)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (e.g. click's test runner): nothing buffered to drop
+
+
+model_option = click.option(
+    "--model", "model_path", type=click.Path(path_type=Path), default=None,
+    help="Model file to use (default: the model shipped with the package).",
+)
+threshold_option = click.option(
+    "--threshold", type=click.FloatRange(0.0, 1.0), default=None,
+    help="Flag needs_review when the office probability is below this (default: the model's own, shown by `bpo-classify info`).",
+)
+
+
+def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--format`` (passed as ``fmt``) with these choices, the first the default."""
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True, help="Output format.")
+
+
+#: The columns and encoding of a labelled file (``train``, ``check-data``), as ``corpus.load_labelled`` names them.
+_LABELLED_DATA = (
+    click.option("--text-column", default="text", show_default=True, help="Column holding the task text."),
+    click.option("--office-column", default="office", show_default=True, help="Column holding front-office/back-office."),
+    click.option("--function-column", default="function", show_default=True, help="Column holding the business function."),
+    click.option("--encoding", default="utf-8", show_default=True, help="Encoding of the data file."),
+)
+
+
+def labelled_data_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The labelled file's column and encoding options, given to ``command`` as one ``columns`` dict."""
+
+    @functools.wraps(command)
+    def collected(*args: Any, text_column: str, office_column: str, function_column: str, encoding: str, **kwargs: Any) -> Any:
+        columns = {"text_column": text_column, "office_column": office_column, "function_column": function_column, "encoding": encoding}
+        return command(*args, columns=columns, **kwargs)
+
+    for option in reversed(_LABELLED_DATA):
+        collected = option(collected)
+    return collected
+
+
+def utf8_arguments(texts: Sequence[str]) -> list[str]:
+    """``predict``'s texts: each argument, or for ``-`` each line of standard input; all valid UTF-8."""
+    from .tables import read_lines
+
+    items: list[str] = []
+    for n, text in enumerate(texts, 1):
+        if text == "-":
+            items += read_lines(sys.stdin.buffer.read())
+            continue
+        try:
+            text.encode("utf-8")  # bytes in argv that are not UTF-8 arrive as lone surrogates (PEP 383)
+        except UnicodeEncodeError:
+            raise InputFileError(f"text {n} is not valid UTF-8 (undecodable bytes in the argument); pass UTF-8 text") from None
+        items.append(text)
+    return items
+
+
+@contextlib.contextmanager
+def progress_bar(shown: bool) -> Iterator[Callable[[int, int, int | None], None] | None]:
+    """``label``'s progress callback: a ``click.progressbar`` on stderr, or ``None`` when not ``shown``.
+
+    The bar measures the input's bytes when its size is known (percentage and time
+    left), and shows the rows done and rows per second; it is made at the first call,
+    when the size is known.
+    """
+    if not shown:
+        yield None
+        return
+    started = time.monotonic()
+    bars: list[Any] = []
+
+    def rows(done: int | None) -> str | None:
+        return None if done is None else f"{done:,} rows {done / max(time.monotonic() - started, 1e-9):,.0f} rows/s"
+
+    def update(done_rows: int, done: int, total: int | None) -> None:
+        if not bars:
+            bar = click.progressbar(
+                iterable=None if total else (n for n in ()), length=total or None, file=sys.stderr, width=20,
+                bar_template="[%(bar)s]  %(info)s", empty_char=" ", item_show_func=rows,
+            )
+            bars.append(bar.__enter__())
+        bar = bars[0]
+        bar.update(max(done - bar.pos, 0) if bar.length else 1, done_rows)
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)

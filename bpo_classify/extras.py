@@ -1,0 +1,46 @@
+"""Optional extras: one check and one message for every feature that needs a package we do not require.
+
+Dask, pyarrow and matplotlib are extras (``pip install 'bpo-classify[dask]'``, ...).
+The code that needs one imports it inside the function that needs it, after
+:meth:`Extra.require`, so ``import bpo_classify`` never loads them and a missing one
+is a one-line error that names the extra to install.
+
+Example:
+    >>> PLOTS.require("--plots")                       # installed: nothing happens
+    >>> Extra("demo", "Nothing", ("no_such_module",)).require("--demo")
+    Traceback (most recent call last):
+    ...
+    bpo_classify.errors.MissingExtraError: --demo needs Nothing, which is not installed: pip install 'bpo-classify[demo]'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import MissingExtraError
+
+
+@dataclass(frozen=True)
+class Extra:
+    """An optional extra: its name in ``pip install 'bpo-classify[name]'``, the package users
+    know it as, and the modules that must import."""
+
+    name: str
+    package: str
+    modules: tuple[str, ...]
+
+    def require(self, feature: str, hint: str = "") -> None:
+        """Raise :class:`MissingExtraError` (``FEATURE needs PACKAGE, which is not installed: pip install ...``)
+        unless every module imports; ``hint`` is added at the end (another way round it)."""
+        try:
+            for module in self.modules:
+                __import__(module)
+        except ImportError:
+            raise MissingExtraError(
+                f"{feature} needs {self.package}, which is not installed: pip install 'bpo-classify[{self.name}]'{hint}"
+            ) from None
+
+
+DASK = Extra("dask", "Dask", ("dask", "dask.dataframe", "distributed", "fsspec"))
+PARQUET = Extra("parquet", "pyarrow", ("pyarrow", "pyarrow.parquet"))
+PLOTS = Extra("plots", "matplotlib", ("matplotlib",))

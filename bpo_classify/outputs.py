@@ -1,0 +1,304 @@
+"""The output policy of labelling, in one place: the added columns, their types, the counts, the sinks.
+
+Both engines (``labeling.py`` locally, ``dask_engine.py`` on a cluster) use it, so a
+column, a type or a format changes here and nowhere else:
+
+- :data:`COLUMNS`: the added columns as data, one :class:`Column` each (name, type, how
+  a batch of predictions fills it); :func:`cells` gives a batch's CSV cells.
+- :class:`Counts` and :class:`LabelSummary`: the front/back/empty/review counts and the
+  one-line summary.
+- :func:`too_long_row`: the message for a row with more fields than the header.
+- :data:`SINKS`: where labelled rows go, one small class per format (:class:`CsvSink`,
+  :class:`ParquetSink`); :func:`open_sink` picks one from the output's name.
+
+Adding a column is one entry in :data:`COLUMNS`; adding a format is one :class:`Sink`
+subclass and its entry in :data:`SINKS`.
+
+Example:
+    >>> from bpo_classify import load_model
+    >>> predictions = load_model().predict_columns(["process invoices", ""])
+    >>> cells(predictions)
+    [('back-office', '0.9999', 'finance_accounting', '0.9987', 'false', ''), ('', '', '', '', 'true', 'empty')]
+    >>> Counts.of_cells(cells(predictions))
+    Counts(rows=2, front=0, back=1, needs_review=1, empty=1)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
+
+from .atomic import atomic_output
+from .errors import ColumnConflictError
+from .extras import PARQUET
+from .policy import FRONT
+from .tables import render_rows, write_rows
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from .model import Predictions
+
+#: The added cells of one row, as CSV writes them.
+Cells = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CellType:
+    """How an added column is stored: its Parquet (pyarrow) type, and how its CSV cell becomes a Parquet value."""
+
+    parquet: str
+    value: Callable[[str], Any]
+
+
+#: A label: a string, null when the text is missing.
+LABEL = CellType("string", lambda cell: cell or None)
+#: A probability: a double, null when the text is missing.
+PROBABILITY = CellType("float64", lambda cell: float(cell) if cell else None)
+#: A yes/no: a boolean, written ``true``/``false`` in CSV.
+FLAG = CellType("bool_", lambda cell: cell == "true")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One added column: its name (before ``--prefix``), its type, and its cells for a batch of predictions."""
+
+    name: str
+    type: CellType
+    fill: Callable[["Predictions"], list[str]]
+
+
+def _labels(values: Sequence[str | None]) -> list[str]:
+    return [v or "" for v in values]
+
+
+def _probabilities(values: np.ndarray) -> list[str]:
+    # Four decimals; interned, since a probability is one of 10,001 strings and remembered labels share them.
+    return ["" if v != v else sys.intern(f"{v:.4f}") for v in values.tolist()]
+
+
+def _flags(values: np.ndarray) -> list[str]:
+    return ["true" if v else "false" for v in values.tolist()]
+
+
+#: The columns labelling adds, in order. A missing text gets empty cells, ``needs_review`` true
+#: and ``review_reason`` ``empty``.
+COLUMNS: tuple[Column, ...] = (
+    Column("office", LABEL, lambda p: _labels(p.office)),
+    Column("office_confidence", PROBABILITY, lambda p: _probabilities(p.office_confidence)),
+    Column("function", LABEL, lambda p: _labels(p.function)),
+    Column("function_confidence", PROBABILITY, lambda p: _probabilities(p.function_confidence)),
+    Column("needs_review", FLAG, lambda p: _flags(p.needs_review)),
+    Column("review_reason", LABEL, lambda p: _labels(p.review_reason)),
+)
+ADDED_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+_OFFICE, _REVIEW = ADDED_COLUMNS.index("office"), ADDED_COLUMNS.index("needs_review")
+
+
+def cells(predictions: "Predictions") -> list[Cells]:
+    """The added cells of each prediction of a batch, in :data:`COLUMNS` order."""
+    return list(zip(*(column.fill(predictions) for column in COLUMNS)))
+
+
+def added_names(header: Sequence[str], prefix: str = "") -> list[str]:
+    """The added column names after ``prefix``; an error naming ``--prefix`` if one is in ``header`` already.
+
+    Example:
+        >>> added_names(["duty"], "bpo_")[:2]
+        ['bpo_office', 'bpo_office_confidence']
+    """
+    names = [prefix + n for n in ADDED_COLUMNS]
+    clash = [n for n in names if n in header]
+    if clash:
+        raise ColumnConflictError(
+            f"input already has column(s) {', '.join(clash)}; choose another --prefix (e.g. --prefix bpo_)"
+        )
+    return names
+
+
+# -- counts -----------------------------------------------------------------------------------
+@dataclass
+class Counts:
+    """How many rows were labelled, front-office, back-office, flagged for review, and without text."""
+
+    rows: int = 0
+    front: int = 0
+    back: int = 0
+    needs_review: int = 0
+    empty: int = 0
+
+    @classmethod
+    def of_cells(cls, labels: Sequence[Cells]) -> "Counts":
+        """The counts of rows with these added cells."""
+        offices = [c[_OFFICE] for c in labels]
+        front, empty = offices.count(FRONT), offices.count("")
+        review = [c[_REVIEW] for c in labels].count("true")
+        return cls(len(offices), front, len(offices) - front - empty, review, empty)
+
+    def add(self, other: "Counts") -> None:
+        """Count ``other``'s rows in."""
+        for name in (f.name for f in dataclasses.fields(Counts)):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class LabelSummary(Counts):
+    """Counts from one labelling run, and the rows padded on the way (what the CLI prints to stderr)."""
+
+    padded_rows: list[int] = field(default_factory=list)  # rows with fewer fields than the header (the first 100)
+    padded: int = 0  # how many such rows
+    text_column: str = ""
+    output: str = ""
+
+    def line(self) -> str:
+        """The one-line summary, e.g. ``labelled 50 rows: 21 front-office, 29 back-office, 4 need review``."""
+        text = f"labelled {self.rows} rows: {self.front} front-office, {self.back} back-office, {self.needs_review} need review"
+        if self.empty:
+            text += f" ({self.empty} with no text)"
+        padded = max(self.padded, len(self.padded_rows))
+        if padded:
+            shown = ", ".join(map(str, self.padded_rows[:5])) + (" ..." if padded > 5 else "")
+            text += f"; {padded} short rows padded with empty fields (rows {shown})"
+        return text
+
+
+def too_long_row(fields: int, width: int, number: int | None = None) -> str:
+    """The message for a row with more fields than the header (``number``: its data-row number, if known).
+
+    Example:
+        >>> too_long_row(3, 2, 7)
+        'data row 7 has 3 fields but the header has 2; check the delimiter or quoting of that row'
+    """
+    row = "a data row" if number is None else f"data row {number}"
+    return f"{row} has {fields} fields but the header has {width}; check the delimiter or quoting of that row"
+
+
+# -- sinks ------------------------------------------------------------------------------------
+class Sink:
+    """Where labelled rows go: made with an open file and the header, written one chunk at a time, then closed.
+
+    The header's last ``len(COLUMNS)`` names are the added columns.
+    """
+
+    #: Whether the file is opened in binary mode.
+    binary: ClassVar[bool] = False
+
+    def __init__(self, out: IO[Any], header: Sequence[str], delimiter: str = ","):
+        self.out = out
+        self.header = list(header)
+        self.delimiter = delimiter
+
+    @classmethod
+    def check(cls) -> None:
+        """Raise a one-line error if this format cannot be written here (an extra not installed)."""
+
+    @classmethod
+    def extension(cls, delimiter: str = ",") -> str:
+        """The file name extension of this format (for part files)."""
+        raise NotImplementedError
+
+    @classmethod
+    def open_arguments(cls) -> dict[str, Any]:
+        """How to open a file for it (the arguments of ``open`` and ``fsspec``'s ``open``)."""
+        return {"mode": "wb"} if cls.binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
+
+    def write(self, rows: list[list[str]], labels: Sequence[Cells]) -> None:
+        """Write ``rows`` (the input's fields) each followed by its added cells."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the file (the file itself is closed by whoever opened it)."""
+
+
+class CsvSink(Sink):
+    """Delimited text with the input's delimiter, ``\\n`` line ends, quoting only where needed."""
+
+    def __init__(self, out: IO[str], header: Sequence[str], delimiter: str = ","):
+        super().__init__(out, header, delimiter)
+        write_rows(out, [self.header], delimiter)
+
+    @classmethod
+    def extension(cls, delimiter: str = ",") -> str:
+        return "tsv" if delimiter == "\t" else "csv"
+
+    def write(self, rows: list[list[str]], labels: Sequence[Cells]) -> None:
+        """The fields of ``rows`` that need quoting are quoted in place (see
+        :func:`~bpo_classify.tables.render_rows`): pass rows that are not used again."""
+        text = render_rows(rows, self.delimiter, labels)
+        if text is None:  # the rare batch the csv module writes (see tables.write_rows)
+            write_rows(self.out, [row + list(c) for row, c in zip(rows, labels)], self.delimiter)
+        else:
+            self.out.write(text)
+
+
+class ParquetSink(Sink):
+    """Parquet: the input's columns as strings, each added column with its :class:`CellType`."""
+
+    binary = True
+
+    def __init__(self, out: IO[bytes], header: Sequence[str], delimiter: str = ","):
+        super().__init__(out, header, delimiter)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._pa = pa
+        inputs = len(self.header) - len(COLUMNS)
+        types = [pa.string()] * inputs + [getattr(pa, c.type.parquet)() for c in COLUMNS]
+        self.schema = pa.schema(list(zip(self.header, types)))
+        self.writer = pq.ParquetWriter(out, self.schema)
+
+    @classmethod
+    def check(cls) -> None:
+        PARQUET.require("writing Parquet", " (or write a .csv)")
+
+    @classmethod
+    def extension(cls, delimiter: str = ",") -> str:
+        return "parquet"
+
+    def write(self, rows: list[list[str]], labels: Sequence[Cells]) -> None:
+        if not rows:
+            return
+        inputs = [[v if isinstance(v, str) else str(v) for v in values] for values in zip(*rows)]
+        added = [[column.type.value(v) for v in values] for column, values in zip(COLUMNS, zip(*labels))]
+        pa = self._pa
+        arrays = [pa.array(values, type=kind) for values, kind in zip(inputs + added, self.schema.types)]
+        self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+#: The output formats by name.
+SINKS: dict[str, type[Sink]] = {"csv": CsvSink, "parquet": ParquetSink}
+
+
+def sink_format(output: str) -> str:
+    """The format an output's name asks for: ``parquet`` for ``*.parquet``, else ``csv``.
+
+    Example:
+        >>> sink_format("labelled.parquet"), sink_format("labelled.tsv")
+        ('parquet', 'csv')
+    """
+    return "parquet" if str(output).rstrip("/").lower().endswith(".parquet") else "csv"
+
+
+@contextlib.contextmanager
+def open_sink(
+    output: str | Path | None, header: Sequence[str], delimiter: str = ",", stdout: IO[str] | None = None
+) -> Iterator[Sink]:
+    """The sink for ``output``: CSV on ``stdout`` (default ``sys.stdout``) for ``None`` or ``-``, else the
+    format its name asks for, written atomically (nothing under the name until the block succeeds)."""
+    if output is None or str(output) == "-":
+        yield CsvSink(stdout or sys.stdout, header, delimiter)
+        return
+    kind = SINKS[sink_format(str(output))]
+    with atomic_output(Path(output), binary=kind.binary) as handle:
+        sink = kind(handle, header, delimiter)
+        try:
+            yield sink
+        finally:
+            sink.close()
