@@ -65,13 +65,24 @@ def model_card(model: Model, report: dict[str, Any], failures: Sequence[dict[str
             ]
             if model.mixed_coef is not None else []
         ),
+        *(
+            [
+                f"- not-a-task detector: logistic regression on every block, {data.get('not_task_rows')} posting lines that are not tasks",
+                f"  (requirements, perks, schedules, blurbs, headings) against the corpus; flags `not_a_task` at P >= {model.review_settings['not_a_task']:.2f},",
+                "  the highest threshold that catches 90% of held-out such lines in cross-validation",
+            ]
+            if model.not_a_task_coef is not None else []
+        ),
+        f"- unfamiliar text: flagged `unfamiliar_text` when the model knows under {model.review_settings['familiar_share']:.0%} of its words (each word weighted",
+        "  by the square root of its length): other languages and scripts, gibberish, symbols",
         "- the function shown is always one of the office shown (policy table); its confidence is P(office) x P(function | office)",
         f"- needs-review threshold: {model.threshold} (the lowest at which out-of-fold accuracy on unflagged rows reaches {meta.get('params', {}).get('review_target_accuracy')})",
         "",
         "## Training data",
         "",
         f"`{data.get('source')}`: {data.get('rows')} hand-written task descriptions (sha256 `{data.get('sha256')}`),",
-        f"plus {data.get('ambiguous_rows', 0)} tasks the policy calls mixed, trained as half front, half back and as the detector's positive class.",
+        f"plus {data.get('ambiguous_rows', 0)} tasks the policy calls mixed, trained as half front, half back and as the detector's positive class,",
+        f"and {data.get('not_task_rows', 0)} posting lines that are not tasks (`not_tasks.csv`), the not-a-task detector's positive class.",
         "See `datasets/README.md` for how they were written and their known gaps.",
         "",
         "## Metrics",

@@ -82,6 +82,9 @@ def format_info(model: "Model", name: str, terms: dict[str, Any] | None = None, 
         ("features", f"{sum(len(b.vocabulary) for b in model.blocks)} terms ({', '.join(b.description for b in model.blocks)})"),
         ("office reads", ", ".join(model.office_blocks)),
         ("mixed detector", f"trained on {data.get('ambiguous_rows')} mixed tasks" if model.mixed_coef is not None else "none"),
+        ("not-a-task", f"detector trained on {data.get('not_task_rows')} posting lines, flags at {model.review_settings['not_a_task']:.2f}"
+         if model.not_a_task_coef is not None else "none"),
+        ("unfamiliar", f"flagged when the model knows under {model.review_settings['familiar_share']:.0%} of its words (longer words weigh more)"),
     ]
     cv = meta.get("metrics", {}).get("cross_validation")
     for label in ("office", "function") if cv else ():
