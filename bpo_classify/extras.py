@@ -44,3 +44,4 @@ class Extra:
 DASK = Extra("dask", "Dask", ("dask", "dask.dataframe", "distributed", "fsspec"))
 PARQUET = Extra("parquet", "pyarrow", ("pyarrow", "pyarrow.parquet"))
 PLOTS = Extra("plots", "matplotlib", ("matplotlib",))
+SERVE = Extra("serve", "FastAPI and uvicorn", ("fastapi", "uvicorn", "python_multipart"))

@@ -35,7 +35,7 @@ from .tables import TableReader
 
 __all__ = [
     "ADDED_COLUMNS", "LabelOptions", "LabelSummary", "Labeller", "added_names", "choose_text_column",
-    "format_labels", "label_csv", "label_file", "label_rows",
+    "format_labels", "label_csv", "label_file", "label_rows", "labelled_stream",
 ]
 
 #: Column names taken to hold the task text when ``text_column`` is not given.
@@ -303,6 +303,70 @@ def label_file(
                 if progress is not None:
                     progress(summary.rows, *table.progress())
     return summary
+
+
+@dataclass
+class LabelStream:
+    """A checked file's labelled text, to be sent as it is made (see :func:`labelled_stream`).
+
+    ``summary`` has the rows and the text column (the counts fill in as ``chunks`` is read);
+    ``delimiter`` is the input's, which the output keeps.
+    """
+
+    summary: LabelSummary
+    delimiter: str
+    chunks: Iterator[str]
+
+
+def labelled_stream(
+    input: str | Path, options: LabelOptions, name: str | None = None, chunk_size: int = DEFAULT_CHUNK
+) -> LabelStream:
+    """The labelled file as text chunks (header first), for a server to stream; ``name`` names the input in errors.
+
+    The whole input is read once first, so every problem :func:`label_file` would report
+    (encoding, quoting, a row with too many fields, a missing column) is raised here, before
+    anything is sent; then ``chunks`` reads it again and labels ``chunk_size`` rows at a time.
+    The bytes are those :func:`label_file` writes to a CSV.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "duties.csv"
+        >>> _ = p.write_text("role,duty\\nClerk,process invoices\\n", encoding="utf-8")
+        >>> stream = labelled_stream(p, LabelOptions())
+        >>> stream.summary.rows, "".join(stream.chunks).splitlines()[1]
+        (1, 'Clerk,process invoices,back-office,0.9999,finance_accounting,0.9987,false,')
+    """
+    import io
+
+    model = options.loaded_model()
+    source = name or str(input)
+    checked = LabelSummary(output="<stream>")
+    with TableReader(input, options.encoding, name=source) as table:
+        text_index = choose_text_column(table.header, options.text_column, source)
+        header = table.header + added_names(table.header, options.prefix)
+        for chunk in chunked_rows(table, len(table.header), chunk_size, checked):
+            checked.rows += len(chunk)
+        delimiter = table.delimiter
+    summary = LabelSummary(output="<stream>", text_column=header[text_index], padded=checked.padded, padded_rows=checked.padded_rows)
+    summary.rows = checked.rows
+
+    def chunks() -> Iterator[str]:
+        out = io.StringIO()
+        with TableReader(input, options.encoding, name=source) as table, open_sink(None, header, delimiter, out) as sink:
+            labeller = Labeller(model, text_index, options.threshold)
+            yield out.getvalue()
+            counts = Counts()
+            for chunk in chunked_rows(table, len(table.header), chunk_size, LabelSummary()):
+                done = labeller.chunk(chunk)
+                out.seek(0)
+                out.truncate()
+                sink.write(done.rows, done.labels)
+                counts.add(done.counts)
+                yield out.getvalue()
+            for field_name in ("front", "back", "needs_review", "empty"):
+                setattr(summary, field_name, getattr(counts, field_name))
+
+    return LabelStream(summary, delimiter, chunks())
 
 
 # -- parallel labelling -----------------------------------------------------------------------

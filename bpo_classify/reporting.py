@@ -63,6 +63,34 @@ def format_predictions(predictions: Sequence["Prediction"], fmt: str = "table") 
     return _lines(["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5] for r in rows])
 
 
+def predictions_payload(predictions: Sequence["Prediction"], model_version: str) -> dict[str, Any]:
+    """The body of the server's ``/v1/predict`` answer: each prediction as ``predict --format json`` shows it, and the model version.
+
+    Example:
+        >>> from bpo_classify import load_model
+        >>> body = predictions_payload(load_model().predict(["process invoices"], top_functions=2), "demo")
+        >>> body["model_version"], body["predictions"][0]["office"], len(body["predictions"][0]["runners_up"])
+        ('demo', 'back-office', 1)
+    """
+    return {"model_version": model_version, "predictions": [p.as_dict() for p in predictions]}
+
+
+def model_version(model: "Model") -> str:
+    """A short name for exactly this model: its creation date and the start of the SHA-256 of its bytes.
+
+    Example:
+        >>> from bpo_classify import load_model
+        >>> model_version(load_model()).startswith("2026-01-01-")
+        True
+    """
+    import hashlib
+
+    from .model import model_to_bytes
+
+    created = str(model.metadata.get("created_at", "unknown"))[:10]
+    return f"{created}-{hashlib.sha256(model_to_bytes(model)).hexdigest()[:12]}"
+
+
 # -- info ----------------------------------------------------------------------------------
 def format_info(model: "Model", name: str, terms: dict[str, Any] | None = None, fmt: str = "text") -> str:
     """``info``: the model's metadata (``name`` says which model), and its strongest ``terms`` if given."""

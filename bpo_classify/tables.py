@@ -106,10 +106,10 @@ class TableReader:
     used in error messages.
     """
 
-    def __init__(self, path: str | Path, encoding: str = "utf-8", delimiter: str | None = None):
+    def __init__(self, path: str | Path, encoding: str = "utf-8", delimiter: str | None = None, name: str | None = None):
         self.path = str(path)
-        #: How messages name the input.
-        self.name = "standard input" if self.path == "-" else self.path
+        #: How messages name the input (``name``, e.g. the name of an uploaded file rather than its temporary copy).
+        self.name = name or ("standard input" if self.path == "-" else self.path)
         self.encoding = encoding
         self._handle = open_text(path, encoding)
         try:

@@ -1,0 +1,332 @@
+"""The HTTP API of ``bpo-classify serve``: a FastAPI app over the same library calls as the CLI.
+
+Each route parses its request, calls one library function and serialises what
+``reporting`` makes of the answer; library errors become JSON errors in one place
+(:func:`_error`), every error has the shape ``{"error": {"code": ..., "message": ...}}``,
+and no traceback ever reaches a client. One pure-ASGI guard in front of the app checks
+the bearer token, enforces the body-size limits and logs one line per request (method,
+path, status, milliseconds, number of texts; never the texts).
+
+Needs the ``serve`` extra (``pip install 'bpo-classify[serve]'``): the command line
+checks it (:data:`~bpo_classify.extras.SERVE`) before importing this module.
+
+Example:
+    >>> from fastapi.testclient import TestClient
+    >>> client = TestClient(create_app(ServeSettings()))
+    >>> client.post("/v1/predict", json={"texts": ["process invoices"]}).json()["predictions"][0]["office"]
+    'back-office'
+    >>> client.post("/v1/predict", json={"texts": []}).json()["error"]["code"]
+    'invalid_request'
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Optional
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__, reporting
+from .errors import BpoClassifyError
+from .explain import explain as explain_text
+from .labeling import LabelOptions, labelled_stream
+from .model import Model, load_model
+
+log = logging.getLogger("bpo_classify.server")
+
+#: The environment variable a bearer token may be given in (``--token-file`` wins).
+TOKEN_ENV = "BPO_CLASSIFY_TOKEN"
+#: Paths answered without a token (load balancers and orchestrators probe them).
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How the app is configured: the model, the limits, the token.
+
+    ``model_path`` ``None`` is the shipped model; ``token`` ``None`` lets every request
+    in (the default bind address is loopback).
+    """
+
+    model_path: Optional[str] = None
+    max_texts: int = 1000
+    max_body_bytes: int = 1_000_000
+    max_upload_bytes: int = 100_000_000
+    token: Optional[str] = None
+
+    def to_env(self) -> str:
+        """The settings as JSON, for worker processes that build their own app (see :func:`app_from_env`)."""
+        return json.dumps(asdict(self))
+
+
+#: Where worker processes find their settings (``--workers`` > 1 starts the app by import string).
+SETTINGS_ENV = "BPO_CLASSIFY_SERVE_SETTINGS"
+
+
+class ApiError(StarletteHTTPException):
+    """An answer other than success: the HTTP status, a stable machine-readable code, and a message that says what to do.
+
+    An HTTP exception, so FastAPI passes it on when it is raised while the body is read (the size limit).
+    """
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(status, message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """Every error the API sends, in its one shape."""
+    body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False).encode("utf-8")
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _json(value: Any) -> Response:
+    # json.dumps directly: FastAPI's jsonable_encoder walks every value again and costs more than predicting.
+    return Response(json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8"), media_type="application/json")
+
+
+# -- request bodies (validated by pydantic; their schemas are what /docs shows) ---------------
+class PredictRequest(BaseModel):
+    """Texts to classify, one result each, in order."""
+
+    texts: list[Optional[str]] = Field(description="Task descriptions; null or blank gives empty labels and needs_review.", examples=[["process invoices", "answer live chat inquiries"]])
+    threshold: Optional[float] = Field(None, ge=0.0, le=1.0, description="needs_review when the office probability is below this (default: the model's own).")
+    top_functions: int = Field(3, ge=1, le=15, description="The function shown plus this many minus one runners-up.")
+
+
+class ExplainRequest(BaseModel):
+    """One text to explain, as ``bpo-classify explain --format json``."""
+
+    text: str = Field(examples=["call customers to confirm their new address"])
+    threshold: Optional[float] = Field(None, ge=0.0, le=1.0)
+
+
+#: What each route expects, for the 422 message of a body that is not it.
+_EXPECTED = {
+    "/v1/predict": 'send a JSON object such as {"texts": ["process invoices"]}: "texts" a non-empty list of strings, '
+                   'optional "threshold" (0-1) and "top_functions" (1-15)',
+    "/v1/explain": 'send a JSON object such as {"text": "process invoices"}: "text" a string, optional "threshold" (0-1)',
+    "/v1/label": 'send a multipart form with the CSV or TSV as field "file" (curl -F file=@duties.csv), '
+                 'optional fields "text_column", "prefix", "threshold" and "encoding"',
+}
+
+
+#: The CLI options library messages name, and the form fields of /v1/label that do the same.
+_FIELDS = {"--text-column": "text_column", "--prefix": "prefix", "--encoding": "encoding"}
+
+
+def _validation_message(path: str, errors: list[dict[str, Any]]) -> str:
+    """One line: what was wrong (the first problem pydantic found) and what to send instead."""
+    first = errors[0] if errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    what = first.get("msg", "invalid request")
+    if first.get("type") == "json_invalid":
+        what = "the body is not valid JSON"
+    elif first.get("type") in ("model_attributes_type", "dict_type"):
+        what = "the body must be a JSON object"
+    elif where:
+        what = f"{where}: {what}"
+    return f"{what}; {_EXPECTED.get(path, 'see /docs for what to send')}"
+
+
+# -- the guard: token, body size, one log line ------------------------------------------------
+class Guard:
+    """Pure ASGI middleware in front of the app: 401 without the token, 413 over the size limit, one log line per request."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], settings: ServeSettings):
+        self.app = app
+        self.settings = settings
+        self.expected = f"Bearer {settings.token}".encode("utf-8") if settings.token else None
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Awaitable[dict[str, Any]]], send: Callable[..., Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        status = [500]
+
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            refusal = self.refuse(scope)
+            if refusal is not None:
+                await refusal(scope, receive, sending)
+                return
+            await self.app(scope, self.limited(scope, receive), sending)
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            log.info("%s %s %d %.1fms texts=%s", scope["method"], scope["path"], status[0], ms, state.get("texts", "-"))
+
+    def limit(self, path: str) -> int:
+        return self.settings.max_upload_bytes if path == "/v1/label" else self.settings.max_body_bytes
+
+    def refuse(self, scope: dict[str, Any]) -> Response | None:
+        """The 401 or 413 answer a request gets before it is read, or ``None``."""
+        headers = dict(scope["headers"])
+        if self.expected is not None and scope["path"] not in OPEN_PATHS:
+            given = headers.get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):  # constant time: no guessing the token byte by byte
+                why = "missing" if not given else "not the expected token"
+                return _error(401, "unauthorized", f"bearer token {why}; send the header 'Authorization: Bearer <token>'",
+                              {"WWW-Authenticate": "Bearer"})
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit(scope["path"]):
+            return _too_large(self.limit(scope["path"]))
+        return None
+
+    def limited(self, scope: dict[str, Any], receive: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[..., Awaitable[dict[str, Any]]]:
+        """``receive``, counting the body: a chunked body that runs over the limit raises :class:`ApiError` (413)."""
+        limit, seen = self.limit(scope["path"]), [0]
+
+        async def counted() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "http.request":
+                seen[0] += len(message.get("body", b""))
+                if seen[0] > limit:
+                    raise ApiError(413, "body_too_large", _too_large_message(limit))
+            return message
+
+        return counted
+
+
+def _too_large_message(limit: int) -> str:
+    return f"the request body is over the limit of {limit:,} bytes; send less per request (or start the server with a higher limit)"
+
+
+def _too_large(limit: int) -> Response:
+    return _error(413, "body_too_large", _too_large_message(limit))
+
+
+# -- the app ----------------------------------------------------------------------------------
+def create_app(settings: ServeSettings, model: Model | None = None) -> FastAPI:
+    """The API for ``settings``, with ``model`` (default: loaded from ``settings.model_path``, once)."""
+    model = model if model is not None else load_model(settings.model_path)
+    model.predict(["warm up the scorer"])  # builds the scorer now, not on the first request
+    model_name = settings.model_path or "default (shipped with the package)"
+    version = reporting.model_version(model)
+    info = reporting.format_info(model, model_name, None, "json").encode("utf-8")
+    app = FastAPI(
+        title="bpo-classify", version=__version__,
+        description="Classify BPO task descriptions as front-office or back-office, with their business function.",
+    )
+    app.state.model = model
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return _error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(BpoClassifyError)
+    async def library_error(request: Request, exc: BpoClassifyError) -> Response:
+        # The CLI's one-line messages (about the file sent), with its options named as the form's fields.
+        message = str(exc)
+        for option, form_field in _FIELDS.items():
+            message = message.replace(option, f"the {form_field} field")
+        return _error(422, "invalid_input", message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        return _error(422, "invalid_request", _validation_message(request.url.path, list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        message = {404: f"no such endpoint: {request.url.path}; see /docs",
+                   405: f"{request.method} is not allowed on {request.url.path}; see /docs"}.get(exc.status_code, str(exc.detail))
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # The only place an unexpected error is seen: logged here with its traceback, never sent.
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(500, "internal_error", "the server failed to answer this request; it has been logged")
+
+    @app.post("/v1/predict", summary="Classify a list of texts")
+    async def predict(body: PredictRequest, request: Request) -> Response:
+        """One result per text: office and its confidence, function, runners-up, needs_review and why, model version."""
+        request.state.texts = len(body.texts)
+        if not body.texts:
+            raise ApiError(422, "invalid_request", f"texts is empty; {_EXPECTED['/v1/predict']}")
+        if len(body.texts) > settings.max_texts:
+            raise ApiError(422, "too_many_texts", f"{len(body.texts)} texts sent; at most {settings.max_texts} per request: split the list")
+        # Scored on the event loop: a batch takes well under a millisecond per text, less than a thread hop.
+        predictions = model.predict(body.texts, body.threshold, body.top_functions)
+        return _json(reporting.predictions_payload(predictions, version))
+
+    @app.post("/v1/explain", summary="Explain one text's prediction")
+    async def explain(body: ExplainRequest, request: Request) -> Response:
+        """Each word's and phrase's contribution, as ``bpo-classify explain --format json``."""
+        request.state.texts = 1
+        text = reporting.format_explanation(explain_text(model, body.text, body.threshold), fmt="json")
+        return Response(text.encode("utf-8"), media_type="application/json")
+
+    @app.post("/v1/label", summary="Label every row of a CSV or TSV file", response_class=StreamingResponse)
+    async def label(
+        request: Request, file: UploadFile = File(description="The CSV or TSV (optionally .gz) to label."),
+        text_column: Optional[str] = Form(None), prefix: str = Form(""),
+        threshold: Optional[float] = Form(None, ge=0.0, le=1.0), encoding: str = Form("utf-8"),
+    ) -> Response:
+        """The file back with every row and column kept and the labelling columns added, streamed as it is labelled."""
+        path = await run_in_threadpool(_spool, file)
+        try:
+            options = LabelOptions(model, text_column, prefix, threshold, encoding)
+            stream = await run_in_threadpool(labelled_stream, path, options, file.filename or "upload.csv")
+        except BaseException:
+            os.unlink(path)
+            raise
+        request.state.texts = stream.summary.rows
+        media = "text/tab-separated-values" if stream.delimiter == "\t" else "text/csv"
+        name = "labelled." + ("tsv" if stream.delimiter == "\t" else "csv")
+        return StreamingResponse(
+            stream.chunks, media_type=f"{media}; charset=utf-8", background=BackgroundTask(os.unlink, path),
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Rows": str(stream.summary.rows)},
+        )
+
+    @app.get("/v1/model", summary="The model's metadata")
+    async def model_info() -> Response:
+        """What ``bpo-classify info --format json`` prints."""
+        return Response(info, media_type="application/json")
+
+    @app.get("/healthz", summary="Liveness")
+    async def healthz() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/readyz", summary="Readiness: the model is loaded")
+    async def readyz() -> Response:
+        return _json({"status": "ready", "model_version": version})
+
+    # Inside Starlette's outermost error middleware, so a crash in the guard is a JSON 500 too.
+    app.add_middleware(Guard, settings=settings)
+    return app
+
+
+def _spool(upload: UploadFile) -> str:
+    """The upload copied to a temporary file named like it (``.tsv``, ``.gz`` decide how it is read)."""
+    name = (upload.filename or "upload.csv").lower()
+    suffix = "".join(s for s in Path(name).suffixes[-2:] if s in (".csv", ".tsv", ".tab", ".txt", ".gz")) or ".csv"
+    handle, path = tempfile.mkstemp(prefix="bpo-classify-upload-", suffix=suffix)
+    with os.fdopen(handle, "wb") as out:
+        shutil.copyfileobj(upload.file, out, 1 << 20)
+    return path
+
+
+def app_from_env() -> FastAPI:
+    """The app a worker process builds (uvicorn's factory with ``--workers`` > 1), from :data:`SETTINGS_ENV`."""
+    return create_app(ServeSettings(**json.loads(os.environ[SETTINGS_ENV])))
