@@ -76,7 +76,10 @@ def predictions_payload(predictions: Sequence["Prediction"], model_version: str)
 
 
 def model_version(model: "Model") -> str:
-    """A short name for exactly this model: its creation date and the start of the SHA-256 of its bytes.
+    """A short name for this model: its creation date and the start of a SHA-256 of its weights and metadata.
+
+    Two models differ in it when any weight, IDF value or metadata field differs (the
+    weights are hashed as they are, in milliseconds; the model file's bytes would take seconds).
 
     Example:
         >>> from bpo_classify import load_model
@@ -85,10 +88,16 @@ def model_version(model: "Model") -> str:
     """
     import hashlib
 
-    from .model import model_to_bytes
+    import numpy as np
 
+    digest = hashlib.sha256(json.dumps(model.metadata, sort_keys=True, default=str).encode("utf-8"))
+    arrays = [model.office_coef, model.office_intercept, model.function_coef, model.function_intercept,
+              model.mixed_coef, model.mixed_intercept, model.not_a_task_coef, model.not_a_task_intercept]
+    for array in [*arrays, *(b.idf for b in model.blocks)]:
+        if array is not None:
+            digest.update(np.ascontiguousarray(array, dtype="<f8").tobytes())
     created = str(model.metadata.get("created_at", "unknown"))[:10]
-    return f"{created}-{hashlib.sha256(model_to_bytes(model)).hexdigest()[:12]}"
+    return f"{created}-{digest.hexdigest()[:12]}"
 
 
 # -- info ----------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ _EXPECTED = {
 
 
 #: The CLI options library messages name, and the form fields of /v1/label that do the same.
-_FIELDS = {"--text-column": "text_column", "--prefix": "prefix", "--encoding": "encoding"}
+_FIELDS = {"--text-column": "the text_column field", "--prefix": "the prefix field", "--encoding ": "the form field encoding="}
 
 
 def _validation_message(path: str, errors: list[dict[str, Any]]) -> str:
@@ -238,7 +238,7 @@ def create_app(settings: ServeSettings, model: Model | None = None) -> FastAPI:
         # The CLI's one-line messages (about the file sent), with its options named as the form's fields.
         message = str(exc)
         for option, form_field in _FIELDS.items():
-            message = message.replace(option, f"the {form_field} field")
+            message = message.replace(option, form_field)
         return _error(422, "invalid_input", message)
 
     @app.exception_handler(RequestValidationError)
