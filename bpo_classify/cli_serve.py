@@ -7,7 +7,6 @@ its own app (the model loaded once per worker).
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -56,10 +55,8 @@ def serve(host: str, port: int, model_path: Path | None, workers: int, token_fil
         curl -s localhost:8000/v1/predict -H 'content-type: application/json' -d '{"texts": ["process invoices"]}'
     """
     SERVE.require("bpo-classify serve")
-    import uvicorn
-
     from .model import load_model
-    from .server import SETTINGS_ENV, ServeSettings, create_app
+    from .server import ServeSettings, log_to_stderr, run
 
     settings = ServeSettings(
         model_path=None if model_path is None else str(model_path), max_texts=max_texts, max_body_bytes=max_body,
@@ -68,12 +65,7 @@ def serve(host: str, port: int, model_path: Path | None, workers: int, token_fil
     model = load_model(model_path)  # a bad model is a one-line error now, not one per worker
     if host not in ("127.0.0.1", "localhost", "::1") and settings.token is None:
         click.echo(f"warning: listening on {host} with no token: anyone who can reach it can use it (--token-file)", err=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    log_to_stderr()
     # uvicorn re-raises SIGTERM once it has shut down gracefully: that is a clean stop, not an interruption.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    options = dict(host=host, port=port, access_log=False, log_level="info", timeout_graceful_shutdown=30)
-    if workers == 1:
-        uvicorn.run(create_app(settings, model), **options)  # type: ignore[arg-type]
-    else:
-        os.environ[SETTINGS_ENV] = settings.to_env()
-        uvicorn.run("bpo_classify.server:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    run(settings, model, host, port, workers)

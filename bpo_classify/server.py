@@ -327,6 +327,106 @@ def _spool(upload: UploadFile) -> str:
     return path
 
 
+# -- running it ------------------------------------------------------------------------------
+#: After it stops accepting connections, how long a stopping server keeps reading the requests
+#: already sent on connections it had accepted, before it closes the idle ones.
+DRAIN_SECONDS = 0.5
+#: How long a stopping server keeps accepting, so connections made before the signal are not reset.
+ACCEPT_SECONDS = 0.1
+
+
+def run(settings: ServeSettings, model: Model, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Serve until SIGTERM or Ctrl-C, then stop gracefully: no new connections, requests already sent answered.
+
+    With ``workers`` > 1 the socket is bound here and shared by that many spawned
+    processes, each building its own app (:func:`app_from_env`), so the model is loaded
+    once per worker; SIGTERM to this process is passed on to each.
+    """
+    import uvicorn
+
+    options: dict[str, Any] = dict(host=host, port=port, access_log=False, log_level="info", timeout_graceful_shutdown=30)
+    if workers == 1:
+        _GracefulServer(uvicorn.Config(create_app(settings, model), **options)).run()
+        return
+    os.environ[SETTINGS_ENV] = settings.to_env()
+    config = uvicorn.Config("bpo_classify.server:app_from_env", factory=True, workers=workers, **options)
+    _supervise(config, workers)
+
+
+def _graceful_server_class() -> type:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn's server, except that a stop lets the event loop catch up twice before it closes anything.
+
+        uvicorn closes the listening socket and every connection without a request in progress at
+        once; a connection still in the listen backlog, or one whose request has arrived but is not
+        read yet (the loop was busy scoring), is then reset: a request the client had sent, lost. So
+        the loop first accepts what is waiting (:data:`ACCEPT_SECONDS`), then stops accepting, reads
+        the requests already sent (:data:`DRAIN_SECONDS`), and only then does uvicorn's shutdown.
+        """
+
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            import asyncio
+
+            await asyncio.sleep(ACCEPT_SECONDS)
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            await asyncio.sleep(DRAIN_SECONDS)
+            await super().shutdown(sockets=None)
+
+    return GracefulServer
+
+
+def _GracefulServer(config: Any) -> Any:  # noqa: N802  (a class made on first use: uvicorn is imported lazily)
+    return _graceful_server_class()(config)
+
+
+def log_to_stderr() -> None:
+    """The request log (one line per request) on stderr, in this process and, called again there, in each worker."""
+    import sys
+
+    if not log.handlers:  # this logger only: uvicorn sets up its own (and its access log is off)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def _worker(config: Any, sock: Any) -> None:
+    """One worker process: the graceful server on the shared socket."""
+    log_to_stderr()  # a spawned process starts with no logging set up
+    _GracefulServer(config).run(sockets=[sock])
+
+
+def _supervise(config: Any, workers: int) -> None:
+    """Start ``workers`` processes on one socket; on SIGTERM or SIGINT, pass SIGTERM on and wait for each to finish."""
+    import multiprocessing
+    import signal
+    import threading
+
+    sock = config.bind_socket()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_worker, args=(config, sock)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    while not stop.wait(0.5):
+        if all(not p.is_alive() for p in processes):
+            break
+    for process in processes:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGTERM)
+    for process in processes:
+        process.join()
+    sock.close()
+
+
 def app_from_env() -> FastAPI:
     """The app a worker process builds (uvicorn's factory with ``--workers`` > 1), from :data:`SETTINGS_ENV`."""
     return create_app(ServeSettings(**json.loads(os.environ[SETTINGS_ENV])))
