@@ -165,7 +165,7 @@ class BlockScorer:
         """Count each of ``terms`` once (tf 1) in the text ``rows`` names (ascending)."""
         starts = _run_starts(rows)
         idf = self.idf[terms]
-        out[:, rows[starts]] += np.add.reduceat(np.take(self.weights, terms, axis=1) * idf, starts, axis=1)
+        out[:, rows[starts]] += np.add.reduceat(self.weights[:, terms] * idf, starts, axis=1)
         squares += np.bincount(rows, idf * idf, minlength=len(squares))
 
     def _recount_shared(self, entries: np.ndarray, rows: np.ndarray, bound: int, out: np.ndarray, squares: np.ndarray) -> None:
@@ -200,7 +200,7 @@ class BlockScorer:
         col = key - row * self.n_terms
         idf = self.idf[col]
         squares += np.bincount(row, idf * idf * (total * total - summed_sq), minlength=len(squares))
-        fix = np.take(self.weights, col, axis=1) * ((total - summed) * idf)
+        fix = self.weights[:, col] * ((total - summed) * idf)
         starts = _run_starts(row)
         out[:, row[starts]] += np.add.reduceat(fix, starts, axis=1)
 
@@ -275,7 +275,7 @@ class WordScorer(BlockScorer):
         if not len(words):
             return out
         starts = _run_starts(rows)
-        out[:, rows[starts]] = np.add.reduceat(np.take(self.word_score, words, axis=1), starts, axis=1)
+        out[:, rows[starts]] = np.add.reduceat(self.word_score[:, words], starts, axis=1)
         squares = np.bincount(rows, self.word_square[words], minlength=n)
         lengths = self.entry_start[words + 1] - self.entry_start[words]
         where = np.repeat(self.entry_start[words] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))

@@ -269,3 +269,24 @@ def test_serve_with_a_bad_model_is_one_line(runner, tmp_path):
     result = runner.invoke(cli, ["serve", "--model", str(tmp_path / "bad.bpoc"), "--port", "0"])
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+
+
+def test_requests_arriving_together_are_scored_together(model, monkeypatch):
+    """The batcher answers each request as Model.predict would alone, in fewer calls, options kept apart."""
+    import asyncio
+
+    from bpo_classify.server import Batcher
+
+    requests = [([f"process invoice {i} for vendor accounts"], None, 3) for i in range(10)]
+    requests += [(["answer calls", ""], 1.0, 1), (["x"] * 40, None, 2)]  # other options; one too big to batch
+    expected = [model.predict(t, th, k) for t, th, k in requests]
+    calls = []
+    real = model.predict
+    monkeypatch.setattr(model, "predict", lambda *a: calls.append(len(a[0])) or real(*a))
+
+    async def all_at_once():
+        batcher = Batcher(model)
+        return await asyncio.gather(*(batcher.predict(t, th, k) for t, th, k in requests))
+
+    assert asyncio.run(all_at_once()) == expected
+    assert sorted(calls) == [2, 10, 40]
