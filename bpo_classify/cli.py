@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 import click
 
 from . import __version__, reporting
+from .atomic import require_directory
 from .cli_support import (
-    CONTEXT, Cli, exit_on_sigterm, format_option, labelled_data_options, model_option, progress_bar, threshold_option,
+    CONTEXT, Cli, capped_jobs, exit_on_sigterm, format_option, labelled_data_options, model_option, progress_bar, threshold_option,
     utf8_arguments,
 )
 from .extras import PLOTS
@@ -46,7 +47,7 @@ def _load(model_path: Path | None):  # type: ignore[no-untyped-def]
 @click.option("--data", type=click.Path(path_type=Path), default=None, help="Labelled CSV/TSV (default: the bundled corpus).")
 @labelled_data_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bpo-model.bpoc"), show_default=True, help="Where to write the model.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed for the folds (same data and seed, same model).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Random seed for the folds (same data and seed, same model).")
 @click.option("--cv", type=click.IntRange(min=0), default=5, show_default=True, help="Cross-validation folds for the summary (0 skips it).")
 @click.option("--ambiguous", type=click.Path(path_type=Path), default=None, help="CSV (column text) of tasks the policy calls mixed, trained as 50/50 office (default: the bundled set with the bundled corpus).")
 def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: int, ambiguous: Path | None) -> None:
@@ -102,7 +103,7 @@ def predict(texts: Sequence[str], model_path: Path | None, fmt: str, threshold: 
 @click.option("--scheduler", metavar="ADDRESS", default=None, help="With --engine dask: the scheduler of an existing cluster, e.g. tcp://10.0.0.5:8786 (default: start a local one).")
 @click.option("--format", "parts_format", type=click.Choice(["csv", "parquet"]), default=None, help="With --engine dask: format of the part files (default: parquet if -o ends in .parquet, else csv).")
 @click.option("--blocksize", metavar="SIZE", default=None, help="With --engine dask: split files into partitions of about SIZE, e.g. 64MB (only if no field holds a line break; default: one per file).")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes for the local engine (default: one per CPU core). The output is the same for any number.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1, max=2**31 - 1), default=None, help="Worker processes for the local engine (default: one per CPU core; at most four per core). The output is the same for any number.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors are still shown). The bar only appears when stderr is a terminal.")
 def label(input: str, output: str, text_column: str | None, prefix: str, threshold: float | None, model_path: Path | None, encoding: str, engine: str, scheduler: str | None, parts_format: str | None, blocksize: str | None, jobs: int | None, quiet: bool) -> None:
     """Label every row of a CSV of job duties, keeping all rows and columns.
@@ -129,9 +130,11 @@ def label(input: str, output: str, text_column: str | None, prefix: str, thresho
             raise click.UsageError(f"{name} only applies with --engine dask")
     if output != "-" and Path(output).is_dir():
         raise click.BadParameter(f"File {click.format_filename(output)!r} is a directory.", param_hint="'-o' / '--output'")
+    if output.endswith("/"):
+        raise click.UsageError(f"-o {output} ends with a slash, which names a directory; give a file name (a directory of parts is for --engine dask)")
     options = LabelOptions(_load(model_path), text_column, prefix, threshold, encoding)
     with progress_bar(shown=not quiet and sys.stderr.isatty()) as progress:
-        summary = label_file(input, output, options, jobs=jobs, progress=progress)
+        summary = label_file(input, output, options, jobs=capped_jobs(jobs), progress=progress)
     if not quiet:
         click.echo(reporting.labelled(summary, output), err=True, nl=False)
 
@@ -285,6 +288,8 @@ def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output
 
     if plots is not None:
         PLOTS.require("--plots")
+    if str(output) != "-":
+        require_directory(Path(output))  # before minutes of cross-validation, not after
     click.echo(f"cross-validating ({cv} folds) and scoring {len(data_paths)} file(s) ...", err=True)
     text, report = evaluated_card(_load(model_path), data_paths, cv=cv, output=None if str(output) == "-" else output)
     _write_plots(report, plots)
