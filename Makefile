@@ -29,8 +29,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(QUIET_EDITABLE) $(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-demo: install  ## label the sample job-duties sheet with the shipped model
-	$(BIN)/bpo-classify label datasets/sample_job_duties.csv --text-column duty
+demo: install  ## label the sample job-duties sheet with the shipped model, then summarise it per role
+	$(BIN)/bpo-classify label datasets/sample_job_duties.csv --text-column duty -o $(VENV)/demo-labelled.csv
+	@head -4 $(VENV)/demo-labelled.csv
+	$(BIN)/bpo-classify summarize $(VENV)/demo-labelled.csv --by role
 
 test: install-dev  ## every test, the slow ones included (what CI runs)
 	$(BIN)/python -m pytest -q

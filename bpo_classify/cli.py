@@ -299,6 +299,11 @@ def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output
         click.echo(f"model card written to {output}", err=True)
 
 
+from .cli_summarize import summarize_cmd  # noqa: E402  (each newer command's click code lives in its own module)
+
+cli.add_command(summarize_cmd)
+
+
 def main() -> None:
     """Console-script entry point."""
     exit_on_sigterm()

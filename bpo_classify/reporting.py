@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from .policy import FUNCTIONS
+
 if TYPE_CHECKING:  # pragma: no cover
     from .corpus import DataProblem
     from .explain import Contribution, Explanation
@@ -300,3 +302,70 @@ def format_report(report: dict[str, Any], fmt: str = "text") -> str:
         lines += format_evaluation(ev, markdown=fmt == "markdown")
     return "\n".join(lines).rstrip() + "\n"
 
+
+
+# -- summarize -----------------------------------------------------------------------------
+def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The groups, then the total (its group columns say "total")."""
+    total = dict(summary["total"], group={c: "total" for c in summary["by"]} or {"group": "total"})
+    return [*summary["groups"], total]
+
+
+def _mix(functions: dict[str, float | None], most: int = 3) -> str:
+    top = sorted(functions.items(), key=lambda kv: (-(kv[1] or 0), kv[0]))
+    shown = ", ".join(f"{f} {_pct(s)}" for f, s in top[:most])
+    return shown + (f", {len(top) - most} more" if len(top) > most else "")
+
+
+def _reasons(reasons: dict[str, int]) -> str:
+    return ", ".join(f"{r} {n}" for r, n in reasons.items())
+
+
+def format_summary(summary: dict[str, Any], fmt: str = "text") -> str:
+    """``summarize``'s answer: an aligned table (default), ``markdown``, ``csv`` (one column per
+    function) or ``json`` (schema ``bpo-classify/summary/1``).
+
+    Example:
+        >>> s = {"by": ["role"], "weight": None, "groups": [], "total": {"group": {}, "rows": 2, "labelled_rows": 2,
+        ...      "weight": 2.0, "front_office": 1.0, "back_office": 1.0, "front_share": 0.5, "back_share": 0.5,
+        ...      "functions": {"payroll": 0.5, "sales": 0.5}, "needs_review": 0, "review_reasons": {}}}
+        >>> print(format_summary(s), end="")
+          role   rows  front   back  review  functions
+          total     2  50.0%  50.0%       0  payroll 50.0%, sales 50.0%
+    """
+    if fmt == "json":
+        return _json(summary)
+    rows = _summary_rows(summary)
+    keys = summary["by"] or ["group"]
+    weight = summary["weight"]
+    if fmt == "csv":
+        import csv
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([*keys, "rows", "labelled_rows", *([weight] if weight else []), "front_share", "back_share",
+                         *(f"share_{f}" for f in FUNCTIONS), "needs_review", "review_reasons"])
+        for r in rows:
+            writer.writerow([*(r["group"].get(k, "") for k in keys), r["rows"], r["labelled_rows"],
+                             *([r["weight"]] if weight else []), r["front_share"], r["back_share"],
+                             *(r["functions"].get(f, "") for f in FUNCTIONS), r["needs_review"], _reasons(r["review_reasons"])])
+        return out.getvalue()
+    share = f"of {weight}" if weight else ""
+    head = [*keys, "rows", *([weight] if weight else []), f"front {share}".strip(), "back", "review"]
+    table = [head + (["why", "functions"] if fmt == "markdown" else ["functions"])]
+    for r in rows:
+        table.append([*(r["group"].get(k, "") for k in keys), str(r["rows"]), *([f"{r['weight']:g}"] if weight else []),
+                      _pct(r["front_share"]), _pct(r["back_share"]), str(r["needs_review"]),
+                      *([_reasons(r["review_reasons"])] if fmt == "markdown" else []), _mix(r["functions"])])
+    if fmt == "markdown":
+        lines = _table(table, markdown=True)
+    else:
+        # Names and the function mix read left to right; counts and shares line up on the right.
+        left = {*range(len(keys)), len(head)}
+        widths = [max(len(t[i]) for t in table) for i in range(len(head) + 1)]
+        lines = ["  " + "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(t, widths))).rstrip()
+                 for t in table]
+        reasons = summary["total"]["review_reasons"]
+        if reasons:
+            lines.append(f"needs review: {_reasons(reasons)}")
+    return _lines(lines)
