@@ -49,7 +49,9 @@ def _load(model_path: Path | None):  # type: ignore[no-untyped-def]
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed for the folds (same data and seed, same model).")
 @click.option("--cv", type=click.IntRange(min=0), default=5, show_default=True, help="Cross-validation folds for the summary (0 skips it).")
 @click.option("--ambiguous", type=click.Path(path_type=Path), default=None, help="CSV (column text) of tasks the policy calls mixed, trained as 50/50 office (default: the bundled set with the bundled corpus).")
-def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: int, ambiguous: Path | None) -> None:
+@click.option("--add", "add", type=click.Path(path_type=Path), multiple=True, help="A corrections CSV (from `bpo-classify review`) to train on as well (repeatable); keeps the bundled mixed-task and not-task sets.")
+@click.option("--add-weight", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True, help="Sample weight of each --add row (corpus rows weigh 1).")
+def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: int, ambiguous: Path | None, add: tuple[Path, ...], add_weight: float) -> None:
     """Train TF-IDF + logistic regression for office and function, and save the model.
 
     Prints cross-validated accuracy and macro-F1 for both labels.
@@ -58,6 +60,7 @@ def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: 
     Example:
         bpo-classify train --out my-model.bpoc
         bpo-classify train --data my_labels.csv --text-column duty --out my-model.bpoc
+        bpo-classify train --add corrections.csv --out corrected.bpoc
     """
     from .training import train as run
 
@@ -66,7 +69,7 @@ def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: 
         if not any(p.fatal for p in problems):
             click.echo(reporting.training_started(data, cv), err=True, nl=False)
 
-    result = run(data, **columns, seed=seed, cv=cv, ambiguous=ambiguous, out=out, on_checked=checked)
+    result = run(data, **columns, seed=seed, cv=cv, ambiguous=ambiguous, out=out, on_checked=checked, add=add, add_weight=add_weight)
     click.echo(reporting.format_training(result, out), nl=False)
 
 

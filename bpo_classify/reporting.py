@@ -164,6 +164,12 @@ def format_training(result: "TrainResult", out: Path) -> str:
     """``train``'s result: the rows and data hash, the cross-validated scores, where the model went."""
     data = result.model.metadata["training_data"]
     lines = [f"trained on {data['rows']} rows (sha256 {data['sha256'][:12]})"]
+    added = data.get("added")
+    if added:
+        for f in added["files"]:
+            lines.append(f"  of them {f['rows']} corrections from {f['source']} (sha256 {f['sha256'][:12]}), weight {f['weight']:g}")
+        if added["replaced_rows"]:
+            lines.append(f"  the corrections replaced {added['replaced_rows']} corpus row(s) with the same text")
     cv = result.metrics.get("cross_validation")
     if cv:
         lines.append(f"{cv['folds']}-fold cross-validation (seed {cv['seed']}):")
