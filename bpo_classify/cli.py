@@ -297,6 +297,11 @@ def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output
         click.echo(f"model card written to {output}", err=True)
 
 
+from .cli_review import apply_corrections, review  # noqa: E402 - the review loop's commands live in their own module
+
+cli.add_command(review); cli.add_command(apply_corrections)  # noqa: E702
+
+
 def main() -> None:
     """Console-script entry point."""
     exit_on_sigterm()

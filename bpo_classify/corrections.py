@@ -133,9 +133,10 @@ class Group:
 
 def _number(cell: str) -> float | None:
     try:
-        return float(cell) if cell.strip() else None
+        value = float(cell) if cell.strip() else None
     except ValueError:
         return None
+    return value if value is not None and value == value else None  # NaN: no number
 
 
 def queue(labelled: str | Path, model: Model, *, text_column: str | None = None, prefix: str | None = None, encoding: str = "utf-8") -> list[Group]:
@@ -192,7 +193,7 @@ def runners_up(
     Example:
         >>> from bpo_classify import load_model
         >>> [f for f, _ in runners_up(load_model(), ["reconcile vendor invoices"], ["back-office"], ["finance_accounting"], 2)[0]]
-        ['data_processing', 'supply_chain']
+        ['supply_chain', 'data_processing']
     """
     if not texts:
         return []
@@ -342,6 +343,95 @@ def read_decisions(path: str | Path, encoding: str = "utf-8") -> list[Decision]:
                 _cell(row, extra.get("model_office")), _cell(row, extra.get("model_function")), _cell(row, extra.get("review_reason")),
             ))
     return out
+
+
+# -- a review session ---------------------------------------------------------------------
+#: What each review reason means, as the review page says it.
+REASON_TEXT = {
+    "unfamiliar_text": "the model knows too few of its words (another language, a code, gibberish)",
+    "not_a_task": "it reads like a posting line that is not a task (a requirement, perk, schedule, heading)",
+    "mixed_task": "it is worded like a task the policy calls mixed (talking to customers and processing)",
+    "low_confidence": "the office probability is below the model's review threshold",
+    "empty": "it has no text",
+}
+
+
+class ReviewSession:
+    """One labelled file under review: its queue, the model that explains it, and the corrections file.
+
+    What the review page's routes call; every method returns JSON-ready values.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from bpo_classify import load_model
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "l.csv").write_text("text,office,function,needs_review\\nhandle refunds,front-office,customer_service,true\\n")
+        >>> session = ReviewSession(d / "l.csv", d / "c.csv", load_model())
+        >>> session.decide(0, "back-office", "finance_accounting")["progress"]["done"]
+        1
+    """
+
+    def __init__(self, labelled: str | Path, corrections: str | Path, model: Model, *, text_column: str | None = None,
+                 prefix: str | None = None, encoding: str = "utf-8"):
+        self.labelled = Path(labelled)
+        self.model = model
+        self.groups = queue(labelled, model, text_column=text_column, prefix=prefix, encoding=encoding)
+        self.store = CorrectionsFile(corrections)
+        self._by_text = {g.text: g for g in self.groups}
+        self._explained: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def group(self, id: int) -> Group:
+        """The group with this id; :class:`KeyError` when there is none."""
+        if not 0 <= id < len(self.groups):
+            raise KeyError(f"no item {id}: the queue has items 0 to {len(self.groups) - 1}")
+        return self.groups[id]
+
+    def progress(self) -> dict[str, int]:
+        """Texts and rows decided and still to do (decisions about texts not in this queue are not counted)."""
+        done = [g for g in self.groups if self.store.decided(g.text) is not None]
+        rows = sum(len(g.rows) for g in self.groups)
+        done_rows = sum(len(g.rows) for g in done)
+        return {"done": len(done), "todo": len(self.groups) - len(done), "total": len(self.groups),
+                "done_rows": done_rows, "todo_rows": rows - done_rows, "total_rows": rows}
+
+    def _decision(self, group: Group) -> dict[str, Any] | None:
+        d = self.store.decided(group.text)
+        return None if d is None else {"office": d.office, "function": d.function, "decided_at": d.decided_at}
+
+    def state(self) -> dict[str, Any]:
+        """The whole queue in order (without the explanations), the policy's functions and the progress."""
+        items = []
+        for g in self.groups:
+            item = g.as_dict()
+            item["decision"] = self._decision(g)
+            items.append(item)
+        return {
+            "source": self.labelled.name, "corrections": str(self.store.path), "threshold": self.model.threshold,
+            "functions": functions_by_office(), "reasons": REASON_TEXT, "progress": self.progress(), "items": items,
+        }
+
+    def details(self, id: int) -> dict[str, Any]:
+        """One item with the words that pushed it each way (computed once, then remembered)."""
+        group = self.group(id)
+        with self._lock:
+            words = self._explained.get(id)
+            if words is None:
+                words = self._explained[id] = explain_group(self.model, group.text)
+        return {**group.as_dict(), "decision": self._decision(group), "words": words}
+
+    def decide(self, id: int, office: str, function: str) -> dict[str, Any]:
+        """Record the reviewer's labels for item ``id`` (written to the corrections file before returning)."""
+        group = self.group(id)
+        d = self.store.record(group.text, office, function, rows=len(group.rows), model_office=group.office,
+                              model_function=group.function, review_reason=group.review_reason)
+        return {"id": id, "decision": {"office": d.office, "function": d.function, "decided_at": d.decided_at}, "progress": self.progress()}
+
+    def undo(self) -> dict[str, Any]:
+        """Take back the latest decision; ``id`` is its item (None when it is not in this queue, or there was none)."""
+        d = self.store.undo()
+        group = None if d is None else self._by_text.get(d.text)
+        return {"id": None if group is None else group.id, "text": None if d is None else d.text, "progress": self.progress()}
 
 
 # -- applying them --------------------------------------------------------------------------

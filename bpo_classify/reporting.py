@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from .corpus import DataProblem
+    from .corrections import AppliedSummary
     from .explain import Contribution, Explanation
     from .model import Model, Prediction
     from .training import TrainResult
@@ -177,6 +178,22 @@ def format_training(result: "TrainResult", out: Path) -> str:
             lines.append(f"  {label:<9} accuracy {cv[label]['accuracy']:.3f}  macro-F1 {cv[label]['macro_f1']:.3f}")
     lines.append(f"model written to {out}")
     return _lines(lines)
+
+
+# -- the review loop -----------------------------------------------------------------------
+def review_started(url: str, progress: dict[str, int], corrections: Path) -> str:
+    """What ``review`` says when its page is up."""
+    return (
+        f"review page: {url} (127.0.0.1 only; Ctrl-C stops it)\n"
+        f"{progress['done']} of {progress['total']} flagged texts decided ({progress['done_rows']} of {progress['total_rows']} rows); "
+        f"decisions go to {corrections}\n"
+    )
+
+
+def corrections_applied(summary: "AppliedSummary", output: Path) -> str:
+    """``apply-corrections``'s summary line."""
+    unused = f"; {summary.unused} decision(s) matched no row" if summary.unused else ""
+    return f"{summary.rows} rows written, {summary.reviewed} reviewed ({summary.changed} relabelled){unused} -> {output}\n"
 
 
 # -- labelling -----------------------------------------------------------------------------
