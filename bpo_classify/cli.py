@@ -190,8 +190,9 @@ def info(model_path: Path | None, fmt: str, top_terms: int | None) -> None:
 @format_option("text", "json", "markdown")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None, help="Also write PNG confusion matrices and a reliability diagram here (needs matplotlib).")
 @click.option("--with-cv", is_flag=True, help="Cross-validate on the corpus as well when --data is given.")
+@click.option("--compare", "compare_path", type=click.Path(path_type=Path), default=None, help="Another model file: score both on the same --data files, side by side (before/after `train --add`).")
 @threshold_option
-def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt: str, plots: Path | None, with_cv: bool, threshold: float | None) -> None:
+def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt: str, plots: Path | None, with_cv: bool, compare_path: Path | None, threshold: float | None) -> None:
     """Score the model: cross-validation on the corpus, or the model on labelled files.
 
     Cross-validation refits the model's settings on each fold and never scores a row
@@ -204,9 +205,12 @@ def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt
         bpo-classify evaluate --data ../shared/external/onet_dev.tsv --format json
         bpo-classify evaluate --data held_out.csv --plots plots/
         bpo-classify evaluate --with-cv --data ../shared/external/onet_dev.tsv
+        bpo-classify evaluate --data held_out.csv --compare corrected.bpoc
     """
     from .evaluation import evaluate as run
 
+    if compare_path is not None:
+        return _compare(model_path, compare_path, data_paths, fmt, with_cv or plots is not None, threshold)
     if plots is not None:
         PLOTS.require("--plots")  # fail before minutes of cross-validation, not after
     if with_cv or not data_paths:
@@ -214,6 +218,16 @@ def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt
     report = run(_load(model_path), data_paths, cv=cv, threshold=threshold, with_cv=with_cv or not data_paths)
     click.echo(reporting.format_report(report, fmt), nl=False)
     _write_plots(report, plots)
+
+
+def _compare(model_path: Path | None, other: Path, data_paths: tuple[Path, ...], fmt: str, refused: bool, threshold: float | None) -> None:
+    """``evaluate --compare``: both models on the same files."""
+    from .evaluation import compare
+
+    if not data_paths or refused:
+        raise click.UsageError("--compare scores both models on --data files (labelled rows neither trained on); it takes no --with-cv or --plots")
+    names = (str(model_path or "default model"), str(other))
+    click.echo(reporting.format_comparison(compare(_load(model_path), _load(other), data_paths, names=names, threshold=threshold), fmt), nl=False)
 
 
 def _write_plots(report: dict[str, Any], plots: Path | None) -> None:

@@ -314,6 +314,44 @@ def format_evaluation(ev: dict[str, Any], markdown: bool = False) -> list[str]:
     return lines
 
 
+#: The figures ``evaluate --compare`` puts side by side: label, how to read it from a ``score_model`` result.
+COMPARED = (
+    ("office accuracy", lambda s: s["office"]["accuracy"]),
+    ("office macro-F1", lambda s: s["office"]["macro_f1"]),
+    ("function accuracy", lambda s: s["function"]["accuracy"]),
+    ("function macro-F1", lambda s: s["function"]["macro_f1"]),
+    ("flagged for review", lambda s: s["review"]["flagged"]),
+    ("office right when not flagged", lambda s: s["review"]["accuracy_unflagged"]),
+    ("function right when not flagged", lambda s: s["review"]["function_accuracy_unflagged"]),
+)
+
+
+def format_comparison(report: dict[str, Any], fmt: str = "text") -> str:
+    """``evaluate --compare``: each file's figures for both models side by side, with the difference.
+
+    Example:
+        >>> s = {"office": {"accuracy": 0.9, "macro_f1": 0.8}, "function": {"accuracy": 0.7, "macro_f1": 0.6},
+        ...      "review": {"flagged": 0.1, "accuracy_unflagged": 0.95, "function_accuracy_unflagged": None}}
+        >>> r = {"models": [{"name": "a.bpoc"}, {"name": "b.bpoc"}], "files": [{"name": "f.csv", "rows": 3, "scores": [s, s]}]}
+        >>> print(format_comparison(r).splitlines()[2])
+          figure                           a.bpoc  b.bpoc  difference
+    """
+    if fmt == "json":
+        return json.dumps(report, indent=2, allow_nan=False) + "\n"
+    markdown = fmt == "markdown"
+    a, b = (m["name"] for m in report["models"])
+    lines: list[str] = []
+    for f in report["files"]:
+        lines += [f"{'### ' if markdown else '== '}{f['name']} ({f['rows']} rows): {a} against {b}", ""]
+        rows = [["figure", a, b, "difference"]]
+        for label, get in COMPARED:
+            x, y = (get(s) for s in f["scores"])
+            diff = "-" if x is None or y is None else f"{y - x:+.3f}"
+            rows.append([label, "-" if x is None else f"{x:.3f}", "-" if y is None else f"{y:.3f}", diff])
+        lines += _table(rows, markdown) + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def format_report(report: dict[str, Any], fmt: str = "text") -> str:
     """The whole report as ``text``, ``markdown`` or ``json``."""
     if fmt == "json":

@@ -28,7 +28,10 @@ function status(message, error = false) {
   $("status").className = error ? "error" : "";
 }
 
-function pct(p) { return p === null || p === undefined ? "" : `(${(100 * p).toFixed(0)}%)`; }
+function pct(p) {
+  if (p === null || p === undefined) return "";
+  return p > 0 && p < 0.005 ? "(<1%)" : `(${(100 * p).toFixed(0)}%)`;
+}
 function nice(fn) { return fn ? fn.replace(/_/g, " ") : "none"; }
 
 async function load() {
