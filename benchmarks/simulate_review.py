@@ -23,7 +23,7 @@ and the retrained models go to a temporary directory, deleted at the end).
    text was not corrected. Office macro-F1, and function accuracy on the rows that have a
    gold function. Each strategy's rest is different, so "before" is given for each.
 
-Run: ``.venv/bin/python benchmarks/simulate_review.py [--data PATH] [--budget 50] [--seeds 0 1 2]``;
+Run: ``.venv/bin/python benchmarks/simulate_review.py [--data PATH] [--budget 50] [--seeds 0 1 2] [--add-weight W]``;
 about 1.5-3 minutes per retraining on a 2-core machine (seven retrainings by default).
 Results are printed as a Markdown table and, with ``--json PATH``, written as JSON.
 """
@@ -94,7 +94,7 @@ def score_rest(model: Any, gold: list[dict[str, str]], corrected: set[str]) -> d
     }
 
 
-def simulate(data: Path, budget: int, seeds: list[int], strategies: list[str]) -> dict[str, Any]:
+def simulate(data: Path, budget: int, seeds: list[int], strategies: list[str], weight: float = 1.0) -> dict[str, Any]:
     from bpo_classify import load_model
     from bpo_classify.corrections import CorrectionsFile, queue
     from bpo_classify.labeling import label_csv
@@ -121,7 +121,7 @@ def simulate(data: Path, budget: int, seeds: list[int], strategies: list[str]) -
                 truth, g = by_text[text], flagged.get(text)
                 store.record(text, truth["office"], truth["function"].strip(), model_office=g.office if g else "", model_function=g.function if g else "")
             started = time.monotonic()
-            retrained = train(add=[path], cv=0, seed=0).model
+            retrained = train(add=[path], add_weight=weight, cv=0, seed=0).model
             seconds = time.monotonic() - started
             corrected = set(texts)
             run = {
@@ -135,7 +135,7 @@ def simulate(data: Path, budget: int, seeds: list[int], strategies: list[str]) -
             }
             runs.append(run)
             print(f"{strategy} seed {seed}: {json.dumps(run)}", file=sys.stderr, flush=True)
-    return {"data": data.name, "rows": len(gold), "flagged_groups": len(groups), "budget": budget, "runs": runs}
+    return {"data": data.name, "rows": len(gold), "flagged_groups": len(groups), "budget": budget, "add_weight": weight, "runs": runs}
 
 
 def _shown(model: Any, text: str) -> tuple[str | None, str | None]:
@@ -145,8 +145,8 @@ def _shown(model: Any, text: str) -> tuple[str | None, str | None]:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        f"{result['data']}: {result['rows']} rows, {result['flagged_groups']} flagged texts; {result['budget']} corrections per run, "
-        "scored on the rest of the file (rows not corrected)",
+        f"{result['data']}: {result['rows']} rows, {result['flagged_groups']} flagged texts; {result['budget']} corrections per run "
+        f"at --add-weight {result.get('add_weight', 1.0):g}, scored on the rest of the file (rows not corrected)",
         "",
         "| strategy | seed | corrected (flagged / label changed) | office macro-F1 before -> after | function accuracy before -> after |",
         "|---|---|---|---|---|",
@@ -172,12 +172,13 @@ def main() -> int:
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--strategies", nargs="+", default=["uncertainty", "random", "random-flagged"])
+    parser.add_argument("--add-weight", type=float, default=1.0, help="Weight of each correction (train --add-weight).")
     parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
     args = parser.parse_args()
     if not args.data.is_file():
         print(f"skipped: {args.data} is not here (it is measuring data kept outside the repository)", file=sys.stderr)
         return 0
-    result = simulate(args.data, args.budget, args.seeds, args.strategies)
+    result = simulate(args.data, args.budget, args.seeds, args.strategies, args.add_weight)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     sys.stdout.write(markdown(result))
