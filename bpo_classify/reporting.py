@@ -41,7 +41,7 @@ def format_predictions(predictions: Sequence["Prediction"], fmt: str = "table") 
         >>> from bpo_classify import load_model
         >>> print(format_predictions(load_model().predict(["process invoices"])), end="")
         office       p       function            p       review  text
-        back-office  0.9999  finance_accounting  0.9987          process invoices
+        back-office  0.9999  finance_accounting  0.9991          process invoices
     """
     from .model import Predictions
     from .outputs import ADDED_COLUMNS, cells
