@@ -10,6 +10,7 @@ and the retrained models go to a temporary directory, deleted at the end).
 2. A strategy picks 50 texts for the reviewer:
    - ``uncertainty``: the review page's order (``corrections.queue``: flagged rows, least
      certain first);
+   - ``office-uncertainty`` (not run by default): the flagged rows by office probability alone;
    - ``random`` (seeds 0, 1, 2): 50 texts drawn at random from the whole file;
    - ``random-flagged`` (same seeds): 50 drawn at random from the flagged rows only, which
      separates the effect of the ranking from that of reviewing flagged rows at all.
@@ -63,6 +64,8 @@ def choose(strategy: str, seed: int, groups: list[Any], gold: list[dict[str, str
     decidable = {r["text"] for r in gold if r.get("function", "").strip() and r["function"].strip().lower() != "none"}
     if strategy == "uncertainty":
         order = [g.text for g in groups]
+    elif strategy == "office-uncertainty":  # an alternative ranking: the office probability alone
+        order = [g.text for g in sorted(groups, key=lambda g: (g.office_confidence or 0.0, g.id))]
     elif strategy == "random":
         order = list(dict.fromkeys(r["text"] for r in gold))
         random.Random(seed).shuffle(order)
@@ -109,7 +112,8 @@ def simulate(data: Path, budget: int, seeds: list[int], strategies: list[str], w
         write_unlabelled(gold, work / "unlabelled.csv")
         label_csv(work / "unlabelled.csv", work / "labelled.csv", text_column="text")
         groups = queue(work / "labelled.csv", shipped)
-        plan = [("uncertainty", 0)] + [(s, seed) for s in strategies if s != "uncertainty" for seed in seeds]
+        deterministic = ("uncertainty", "office-uncertainty")
+        plan = [(s, 0) for s in deterministic] + [(s, seed) for s in strategies if s not in deterministic for seed in seeds]
         for strategy, seed in plan:
             if strategy not in strategies:
                 continue
@@ -125,7 +129,7 @@ def simulate(data: Path, budget: int, seeds: list[int], strategies: list[str], w
             seconds = time.monotonic() - started
             corrected = set(texts)
             run = {
-                "strategy": strategy, "seed": seed if strategy != "uncertainty" else None, "corrections": len(texts),
+                "strategy": strategy, "seed": None if strategy in deterministic else seed, "corrections": len(texts),
                 "flagged_among_them": sum(t in flagged for t in texts),
                 "labels_changed": sum(
                     (by_text[t]["office"], by_text[t]["function"].strip()) != _shown(shipped, t) for t in texts
