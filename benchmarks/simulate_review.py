@@ -64,6 +64,8 @@ def choose(strategy: str, seed: int, groups: list[Any], gold: list[dict[str, str
     decidable = {r["text"] for r in gold if r.get("function", "").strip() and r["function"].strip().lower() != "none"}
     if strategy == "uncertainty":
         order = [g.text for g in groups]
+    elif strategy == "familiar-first":  # least certain first, unfamiliar text (another language) last
+        order = [g.text for g in sorted(groups, key=lambda g: (g.review_reason == "unfamiliar_text", g.id))]
     elif strategy == "office-uncertainty":  # an alternative ranking: the office probability alone
         order = [g.text for g in sorted(groups, key=lambda g: (g.office_confidence or 0.0, g.id))]
     elif strategy == "random":
@@ -112,7 +114,7 @@ def simulate(data: Path, budget: int, seeds: list[int], strategies: list[str], w
         write_unlabelled(gold, work / "unlabelled.csv")
         label_csv(work / "unlabelled.csv", work / "labelled.csv", text_column="text")
         groups = queue(work / "labelled.csv", shipped)
-        deterministic = ("uncertainty", "office-uncertainty")
+        deterministic = ("uncertainty", "office-uncertainty", "familiar-first")
         plan = [(s, 0) for s in deterministic] + [(s, seed) for s in strategies if s not in deterministic for seed in seeds]
         for strategy, seed in plan:
             if strategy not in strategies:

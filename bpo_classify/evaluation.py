@@ -362,7 +362,8 @@ def compare(
         >>> import pathlib, tempfile
         >>> from bpo_classify import load_model
         >>> f = pathlib.Path(tempfile.mkdtemp()) / "held_out.csv"
-        >>> _ = f.write_text("text,office,function\\nprocess invoices,back-office,finance_accounting\\n")
+        >>> _ = f.write_text("text,office,function\\nprocess invoices,back-office,finance_accounting\\n"
+        ...                  "answer live chat inquiries,front-office,customer_service\\n")
         >>> r = compare(load_model(), load_model(), [f])
         >>> r["files"][0]["scores"][0]["office"]["accuracy"] == r["files"][0]["scores"][1]["office"]["accuracy"]
         True
