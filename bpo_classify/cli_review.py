@@ -53,6 +53,8 @@ def review(labelled: Path, port: int, corrections: Path | None, model_path: Path
     click.echo(reporting.review_started(server.url, session.progress(), corrections), err=True, nl=False)
     try:
         server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C is how the page is stopped: every decision is on disk already
+        click.echo(reporting.review_stopped(session.progress(), corrections), err=True, nl=False)
     finally:
         server.server_close()
 

@@ -190,6 +190,11 @@ def review_started(url: str, progress: dict[str, int], corrections: Path) -> str
     )
 
 
+def review_stopped(progress: dict[str, int], corrections: Path) -> str:
+    """What ``review`` says when Ctrl-C stops it."""
+    return f"review stopped: {progress['done']} of {progress['total']} flagged texts decided, saved in {corrections}\n"
+
+
 def corrections_applied(summary: "AppliedSummary", output: Path) -> str:
     """``apply-corrections``'s summary line."""
     unused = f"; {summary.unused} decision(s) matched no row" if summary.unused else ""

@@ -4,6 +4,7 @@ train --add, evaluate --compare, and the review server's JSON API and errors."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import urllib.error
@@ -261,3 +262,36 @@ def test_review_refuses_a_taken_port(labelled, runner):
         result = runner.invoke(cli, ["review", str(labelled), "--port", str(port)])
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: cannot listen on 127.0.0.1:{port}: ") and result.output.endswith("; choose another --port\n")
+
+
+def test_the_page_fetches_nothing_from_the_network():
+    """The page's files are package data and name no outside address (no CDN, no fonts, no analytics)."""
+    from bpo_classify.review.app import STATIC, static_file
+
+    for name in STATIC:
+        text = static_file(name).decode("utf-8")
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, flags=re.I), name
+    assert '<script src="/static/app.js">' in static_file("index.html").decode("utf-8")
+
+
+def test_ctrl_c_stops_the_page_and_says_where_the_decisions_are(labelled, tmp_path):
+    """Ctrl-C (SIGINT) is the way to stop `review`: exit 0 and a line naming the corrections file."""
+    import signal
+    import subprocess
+    import time
+
+    from conftest import start_cli
+
+    proc = start_cli("review", labelled, "--port", "0", "--corrections", tmp_path / "c.csv", cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()
+        assert first.startswith("review page: http://127.0.0.1:"), first
+        proc.stderr.readline()
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stderr.read() == f"review stopped: 0 of 3 flagged texts decided, saved in {tmp_path / 'c.csv'}\n"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
