@@ -50,7 +50,9 @@ def _load(model_path: Path | None):  # type: ignore[no-untyped-def]
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Random seed for the folds (same data and seed, same model).")
 @click.option("--cv", type=click.IntRange(min=0), default=5, show_default=True, help="Cross-validation folds for the summary (0 skips it).")
 @click.option("--ambiguous", type=click.Path(path_type=Path), default=None, help="CSV (column text) of tasks the policy calls mixed, trained as 50/50 office (default: the bundled set with the bundled corpus).")
-def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: int, ambiguous: Path | None) -> None:
+@click.option("--add", "add", type=click.Path(path_type=Path), multiple=True, help="A corrections CSV (from `bpo-classify review`) to train on as well (repeatable); keeps the bundled mixed-task and not-task sets.")
+@click.option("--add-weight", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True, help="Sample weight of each --add row (corpus rows weigh 1).")
+def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: int, ambiguous: Path | None, add: tuple[Path, ...], add_weight: float) -> None:
     """Train TF-IDF + logistic regression for office and function, and save the model.
 
     Prints cross-validated accuracy and macro-F1 for both labels.
@@ -59,6 +61,7 @@ def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: 
     Example:
         bpo-classify train --out my-model.bpoc
         bpo-classify train --data my_labels.csv --text-column duty --out my-model.bpoc
+        bpo-classify train --add corrections.csv --out corrected.bpoc
     """
     from .training import train as run
 
@@ -67,7 +70,7 @@ def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: 
         if not any(p.fatal for p in problems):
             click.echo(reporting.training_started(data, cv), err=True, nl=False)
 
-    result = run(data, **columns, seed=seed, cv=cv, ambiguous=ambiguous, out=out, on_checked=checked)
+    result = run(data, **columns, seed=seed, cv=cv, ambiguous=ambiguous, out=out, on_checked=checked, add=add, add_weight=add_weight)
     click.echo(reporting.format_training(result, out), nl=False)
 
 
@@ -190,8 +193,9 @@ def info(model_path: Path | None, fmt: str, top_terms: int | None) -> None:
 @format_option("text", "json", "markdown")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None, help="Also write PNG confusion matrices and a reliability diagram here (needs matplotlib).")
 @click.option("--with-cv", is_flag=True, help="Cross-validate on the corpus as well when --data is given.")
+@click.option("--compare", "compare_path", type=click.Path(path_type=Path), default=None, help="Another model file: score both on the same --data files, side by side (before/after `train --add`).")
 @threshold_option
-def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt: str, plots: Path | None, with_cv: bool, threshold: float | None) -> None:
+def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt: str, plots: Path | None, with_cv: bool, compare_path: Path | None, threshold: float | None) -> None:
     """Score the model: cross-validation on the corpus, or the model on labelled files.
 
     Cross-validation refits the model's settings on each fold and never scores a row
@@ -204,9 +208,12 @@ def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt
         bpo-classify evaluate --data ../shared/external/onet_dev.tsv --format json
         bpo-classify evaluate --data held_out.csv --plots plots/
         bpo-classify evaluate --with-cv --data ../shared/external/onet_dev.tsv
+        bpo-classify evaluate --data held_out.csv --compare corrected.bpoc
     """
     from .evaluation import evaluate as run
 
+    if compare_path is not None:
+        return _compare(model_path, compare_path, data_paths, fmt, with_cv or plots is not None, threshold)
     if plots is not None:
         PLOTS.require("--plots")  # fail before minutes of cross-validation, not after
     if with_cv or not data_paths:
@@ -214,6 +221,16 @@ def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt
     report = run(_load(model_path), data_paths, cv=cv, threshold=threshold, with_cv=with_cv or not data_paths)
     click.echo(reporting.format_report(report, fmt), nl=False)
     _write_plots(report, plots)
+
+
+def _compare(model_path: Path | None, other: Path, data_paths: tuple[Path, ...], fmt: str, refused: bool, threshold: float | None) -> None:
+    """``evaluate --compare``: both models on the same files."""
+    from .evaluation import compare
+
+    if not data_paths or refused:
+        raise click.UsageError("--compare scores both models on --data files (labelled rows neither trained on); it takes no --with-cv or --plots")
+    names = (str(model_path or "default model"), str(other))
+    click.echo(reporting.format_comparison(compare(_load(model_path), _load(other), data_paths, names=names, threshold=threshold), fmt), nl=False)
 
 
 def _write_plots(report: dict[str, Any], plots: Path | None) -> None:
@@ -302,6 +319,9 @@ def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output
 from .cli_summarize import summarize_cmd  # noqa: E402  (each newer command's click code lives in its own module)
 
 cli.add_command(summarize_cmd)
+from .cli_review import apply_corrections, review  # noqa: E402 - the review loop's commands live in their own module
+
+cli.add_command(review); cli.add_command(apply_corrections)  # noqa: E702
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from .policy import FUNCTIONS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .corpus import DataProblem
+    from .corrections import AppliedSummary
     from .explain import Contribution, Explanation
     from .model import Model, Prediction
     from .training import TrainResult
@@ -166,6 +167,12 @@ def format_training(result: "TrainResult", out: Path) -> str:
     """``train``'s result: the rows and data hash, the cross-validated scores, where the model went."""
     data = result.model.metadata["training_data"]
     lines = [f"trained on {data['rows']} rows (sha256 {data['sha256'][:12]})"]
+    added = data.get("added")
+    if added:
+        for f in added["files"]:
+            lines.append(f"  of them {f['rows']} corrections from {f['source']} (sha256 {f['sha256'][:12]}), weight {f['weight']:g}")
+        if added["replaced_rows"]:
+            lines.append(f"  the corrections replaced {added['replaced_rows']} corpus row(s) with the same text")
     cv = result.metrics.get("cross_validation")
     if cv:
         lines.append(f"{cv['folds']}-fold cross-validation (seed {cv['seed']}):")
@@ -173,6 +180,27 @@ def format_training(result: "TrainResult", out: Path) -> str:
             lines.append(f"  {label:<9} accuracy {cv[label]['accuracy']:.3f}  macro-F1 {cv[label]['macro_f1']:.3f}")
     lines.append(f"model written to {out}")
     return _lines(lines)
+
+
+# -- the review loop -----------------------------------------------------------------------
+def review_started(url: str, progress: dict[str, int], corrections: Path) -> str:
+    """What ``review`` says when its page is up."""
+    return (
+        f"review page: {url} (127.0.0.1 only; Ctrl-C stops it)\n"
+        f"{progress['done']} of {progress['total']} flagged texts decided ({progress['done_rows']} of {progress['total_rows']} rows); "
+        f"decisions go to {corrections}\n"
+    )
+
+
+def review_stopped(progress: dict[str, int], corrections: Path) -> str:
+    """What ``review`` says when Ctrl-C stops it."""
+    return f"review stopped: {progress['done']} of {progress['total']} flagged texts decided, saved in {corrections}\n"
+
+
+def corrections_applied(summary: "AppliedSummary", output: Path) -> str:
+    """``apply-corrections``'s summary line."""
+    unused = f"; {summary.unused} decision(s) matched no row" if summary.unused else ""
+    return f"{summary.rows} rows written, {summary.reviewed} reviewed ({summary.changed} relabelled){unused} -> {output}\n"
 
 
 # -- labelling -----------------------------------------------------------------------------
@@ -291,6 +319,44 @@ def format_evaluation(ev: dict[str, Any], markdown: bool = False) -> list[str]:
             "",
         ]
     return lines
+
+
+#: The figures ``evaluate --compare`` puts side by side: label, how to read it from a ``score_model`` result.
+COMPARED = (
+    ("office accuracy", lambda s: s["office"]["accuracy"]),
+    ("office macro-F1", lambda s: s["office"]["macro_f1"]),
+    ("function accuracy", lambda s: s["function"]["accuracy"]),
+    ("function macro-F1", lambda s: s["function"]["macro_f1"]),
+    ("flagged for review", lambda s: s["review"]["flagged"]),
+    ("office right when not flagged", lambda s: s["review"]["accuracy_unflagged"]),
+    ("function right when not flagged", lambda s: s["review"]["function_accuracy_unflagged"]),
+)
+
+
+def format_comparison(report: dict[str, Any], fmt: str = "text") -> str:
+    """``evaluate --compare``: each file's figures for both models side by side, with the difference.
+
+    Example:
+        >>> s = {"office": {"accuracy": 0.9, "macro_f1": 0.8}, "function": {"accuracy": 0.7, "macro_f1": 0.6},
+        ...      "review": {"flagged": 0.1, "accuracy_unflagged": 0.95, "function_accuracy_unflagged": None}}
+        >>> r = {"models": [{"name": "a.bpoc"}, {"name": "b.bpoc"}], "files": [{"name": "f.csv", "rows": 3, "scores": [s, s]}]}
+        >>> print(format_comparison(r).splitlines()[2])
+          figure                           a.bpoc  b.bpoc  difference
+    """
+    if fmt == "json":
+        return json.dumps(report, indent=2, allow_nan=False) + "\n"
+    markdown = fmt == "markdown"
+    a, b = (m["name"] for m in report["models"])
+    lines: list[str] = []
+    for f in report["files"]:
+        lines += [f"{'### ' if markdown else '== '}{f['name']} ({f['rows']} rows): {a} against {b}", ""]
+        rows = [["figure", a, b, "difference"]]
+        for label, get in COMPARED:
+            x, y = (get(s) for s in f["scores"])
+            diff = "-" if x is None or y is None else f"{y - x:+.3f}"
+            rows.append([label, "-" if x is None else f"{x:.3f}", "-" if y is None else f"{y:.3f}", diff])
+        lines += _table(rows, markdown) + [""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def format_report(report: dict[str, Any], fmt: str = "text") -> str:
