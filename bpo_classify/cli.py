@@ -49,7 +49,8 @@ def _load(model_path: Path | None):  # type: ignore[no-untyped-def]
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed for the folds (same data and seed, same model).")
 @click.option("--cv", type=click.IntRange(min=0), default=5, show_default=True, help="Cross-validation folds for the summary (0 skips it).")
 @click.option("--ambiguous", type=click.Path(path_type=Path), default=None, help="CSV (column text) of tasks the policy calls mixed, trained as 50/50 office (default: the bundled set with the bundled corpus).")
-def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: int, ambiguous: Path | None) -> None:
+@click.option("--kind", type=click.Choice(["default", "semantic"]), default="default", show_default=True, help="semantic: add a sentence encoder's embedding to the TF-IDF features (slower, more accurate; needs the semantic extra).")
+def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: int, ambiguous: Path | None, kind: str) -> None:
     """Train TF-IDF + logistic regression for office and function, and save the model.
 
     Prints cross-validated accuracy and macro-F1 for both labels.
@@ -66,7 +67,7 @@ def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: 
         if not any(p.fatal for p in problems):
             click.echo(reporting.training_started(data, cv), err=True, nl=False)
 
-    result = run(data, **columns, seed=seed, cv=cv, ambiguous=ambiguous, out=out, on_checked=checked)
+    result = run(data, **columns, seed=seed, cv=cv, ambiguous=ambiguous, out=out, on_checked=checked, kind=kind)
     click.echo(reporting.format_training(result, out), nl=False)
 
 
