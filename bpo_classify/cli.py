@@ -52,7 +52,8 @@ def _load(model_path: Path | None):  # type: ignore[no-untyped-def]
 @click.option("--ambiguous", type=click.Path(path_type=Path), default=None, help="CSV (column text) of tasks the policy calls mixed, trained as 50/50 office (default: the bundled set with the bundled corpus).")
 @click.option("--add", "add", type=click.Path(path_type=Path), multiple=True, help="A corrections CSV (from `bpo-classify review`) to train on as well (repeatable); keeps the bundled mixed-task and not-task sets.")
 @click.option("--add-weight", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True, help="Sample weight of each --add row (corpus rows weigh 1).")
-def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: int, ambiguous: Path | None, add: tuple[Path, ...], add_weight: float) -> None:
+@click.option("--kind", type=click.Choice(["default", "semantic"]), default="default", show_default=True, help="semantic: add a sentence encoder's embedding to the TF-IDF features (slower, more accurate; needs the semantic extra).")
+def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: int, ambiguous: Path | None, add: tuple[Path, ...], add_weight: float, kind: str) -> None:
     """Train TF-IDF + logistic regression for office and function, and save the model.
 
     Prints cross-validated accuracy and macro-F1 for both labels.
@@ -70,7 +71,7 @@ def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: 
         if not any(p.fatal for p in problems):
             click.echo(reporting.training_started(data, cv), err=True, nl=False)
 
-    result = run(data, **columns, seed=seed, cv=cv, ambiguous=ambiguous, out=out, on_checked=checked, add=add, add_weight=add_weight)
+    result = run(data, **columns, seed=seed, cv=cv, ambiguous=ambiguous, out=out, on_checked=checked, add=add, add_weight=add_weight, kind=kind)
     click.echo(reporting.format_training(result, out), nl=False)
 
 

@@ -43,6 +43,8 @@ from .features import TOKEN_PATTERN, TfidfBlock, head_terms
 from .model import DEFAULT_THRESHOLD, Model, front_office_probability, save_model
 from .policy import FRONT
 
+#: The model kinds ``train`` builds: TF-IDF only, or TF-IDF plus a sentence encoder (``semantic.py``).
+KINDS = ("default", "semantic")
 #: Feature and regularisation settings of the shipped model, chosen on cross-validation
 #: and on the external validation file (README, "Evaluation").
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -110,6 +112,12 @@ def build_features(params: dict[str, Any] | None = None) -> FeatureUnion:
     if p["head_words"]:
         blocks.append(("head", TfidfVectorizer(analyzer=functools.partial(head_terms, words=p["head_words"]), **common)))
         weights = {"head": p["head_weight"]}
+    if p.get("_embedding_table") is not None:
+        # The semantic kind (semantic.py): the sentence embedding, last, so the TF-IDF columns keep their offsets.
+        from .semantic import EmbeddingFeatures
+
+        blocks.append(("embedding", EmbeddingFeatures(p["_embedding_table"])))
+        weights = {**(weights or {}), "embedding": p["embedding_weight"]}
     return FeatureUnion(blocks, transformer_weights=weights)
 
 
@@ -162,12 +170,16 @@ class FittedPipeline:
     def to_model(self, metadata: dict[str, Any]) -> Model:
         blocks, scale, offset = [], [], 0
         block_weights = self.features.transformer_weights or {}
+        embedding = None
         for name, vec in self.features.transformer_list:
-            if name == "head":
+            if name == "embedding":
+                embedding = vec
+            elif name == "head":
                 block = TfidfBlock("head", (1, 1), dict(vec.vocabulary_), vec.idf_.copy(), offset, vec.analyzer.keywords["words"])
             else:
                 block = TfidfBlock(vec.analyzer, tuple(vec.ngram_range), dict(vec.vocabulary_), vec.idf_.copy(), offset)
-            blocks.append(block)
+            if name != "embedding":
+                blocks.append(block)
             scale.append(np.full(len(vec.vocabulary_), float(block_weights.get(name, 1.0))))
             offset += len(vec.vocabulary_)
         # A block weight multiplied the block's features before fitting; the model folds it
@@ -178,7 +190,7 @@ class FittedPipeline:
         office_coef[:, self.office_columns] = self.office.coef_ * column_scale[self.office_columns]
         mixed_coef, mixed_intercept = _detector_weights(self.mixed, self.office_columns, column_scale, offset)
         not_a_task_coef, not_a_task_intercept = _detector_weights(self.not_a_task, self.not_a_task_columns, column_scale, offset)
-        return Model(
+        model = Model(
             blocks=blocks,
             office_coef=office_coef,
             office_intercept=self.office.intercept_.copy(),
@@ -192,6 +204,13 @@ class FittedPipeline:
             not_a_task_coef=not_a_task_coef,
             not_a_task_intercept=not_a_task_intercept,
         )
+        if embedding is None:
+            return model
+        from .semantic import as_semantic, encoder_spec
+
+        semantic = as_semantic(model, encoder_spec())
+        semantic.__dict__["_table"] = embedding.table  # the training texts' embeddings, in memory only
+        return semantic
 
 
 def _detector_weights(
@@ -520,6 +539,7 @@ def train(
     on_checked: Callable[[list[DataProblem]], None] | None = None,
     add: Sequence[Addition | str | Path] = (),
     add_weight: float = 1.0,
+    kind: str = "default",
 ) -> TrainResult:
     """Train on a labelled CSV (default: the bundled corpus) and return the model and metrics.
 
@@ -536,8 +556,15 @@ def train(
     ``add_weight``, or :class:`~bpo_classify.corrections.Addition` s) trained on as well; a data row with the same text as a correction is replaced by it, and the bundled
     mixed tasks and not-task lines are kept (unless ``ambiguous`` or ``not_tasks`` is given),
     so the model keeps both detectors. The metadata records each file's rows and SHA-256.
-    Raises :class:`CorpusError` when the data cannot train a model.
+    ``kind`` ``"semantic"`` adds the sentence-embedding block (``semantic.py``; needs the
+    ``semantic`` extra). Raises :class:`CorpusError` when the data cannot train a model.
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if kind == "semantic":
+        from .semantic import require
+
+        require("train --kind semantic")
     if out is not None:
         require_directory(Path(out))
     add = [a if isinstance(a, Addition) else load_additions([a], add_weight, encoding)[0] for a in add]  # checked before the corpus
@@ -565,6 +592,10 @@ def train(
             "add rows or pass a smaller --cv (0 skips it)"
         )
     p = {**DEFAULT_PARAMS, **(params or {})}
+    if kind == "semantic":
+        from .semantic import semantic_params
+
+        p = semantic_params(p, list(data.texts) + mixed + lines)
     metrics: dict[str, Any] = {}
     scores = cross_validate(data, cv=cv, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs, weights=weights) if cv else None
     fitted = fit_pipeline(data.texts, data.offices, data.functions, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs, weights=weights)
@@ -619,7 +650,8 @@ def _metadata(
         "offices": sorted(set(data.offices)),
         "functions": sorted(set(f for f in data.functions if f)),
         "seed": seed,
-        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+        # Keys starting with "_" are working data (the semantic kind's embeddings), not settings.
+        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if not k.startswith("_")},
         "review_threshold": threshold,
         "review": review,
         "metrics": metrics,
