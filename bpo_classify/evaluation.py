@@ -345,3 +345,40 @@ def evaluate(
         data = load_labelled(path, require_functions=False)
         report["evaluations"].append({"name": Path(path).name, "source": str(path), "kind": "held_out", **score_model(model, data, threshold)})
     return report
+
+
+COMPARISON_SCHEMA = "bpo-classify/comparison/1"
+
+
+def compare(
+    model: Model, other: Model, data_paths: Sequence[str | Path], *, names: tuple[str, str] = ("model", "other"),
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """Score two models on the same labelled files (``evaluate --compare``): for each file, each
+    model's :func:`score_model` figures, side by side (each model at its own review threshold
+    unless ``threshold`` is given).
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from bpo_classify import load_model
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "held_out.csv"
+        >>> _ = f.write_text("text,office,function\\nprocess invoices,back-office,finance_accounting\\n"
+        ...                  "answer live chat inquiries,front-office,customer_service\\n")
+        >>> r = compare(load_model(), load_model(), [f])
+        >>> r["files"][0]["scores"][0]["office"]["accuracy"] == r["files"][0]["scores"][1]["office"]["accuracy"]
+        True
+    """
+    files = []
+    for path in data_paths:
+        data = load_labelled(path, require_functions=False)
+        files.append({"name": Path(path).name, "source": str(path), "rows": len(data),
+                      "scores": [score_model(m, data, threshold) for m in (model, other)]})
+    return {
+        "schema": COMPARISON_SCHEMA,
+        "models": [
+            {"name": name, "created_at": m.metadata.get("created_at"), "training_data": m.metadata.get("training_data"),
+             "review_threshold": m.threshold if threshold is None else threshold}
+            for name, m in zip(names, (model, other))
+        ],
+        "files": files,
+    }

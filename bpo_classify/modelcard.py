@@ -84,6 +84,7 @@ def model_card(model: Model, report: dict[str, Any], failures: Sequence[dict[str
         f"plus {data.get('ambiguous_rows', 0)} tasks the policy calls mixed, trained as half front, half back and as the detector's positive class,",
         f"and {data.get('not_task_rows', 0)} posting lines that are not tasks (`not_tasks.csv`), the not-a-task detector's positive class.",
         "See `datasets/README.md` for how they were written and their known gaps.",
+        *added_lines(data),
         "",
         "## Metrics",
         "",
@@ -114,6 +115,22 @@ def model_card(model: Model, report: dict[str, Any], failures: Sequence[dict[str
         "",
     ]
     return "\n".join(lines)
+
+
+def added_lines(data: dict[str, Any]) -> list[str]:
+    """The card's lines on corrections added with ``train --add`` (none for a model without them).
+
+    Example:
+        >>> lines = added_lines({"added": {"files": [{"source": "c.csv", "rows": 50, "sha256": "ab12", "weight": 1.0}], "replaced_rows": 2}})
+        >>> lines[2]
+        '- `c.csv`: 50 rows, weight 1, sha256 `ab12`'
+    """
+    added = data.get("added")
+    if not added:
+        return []
+    return ["", f"Added with `train --add` (a reviewer's corrections; each replaces a corpus row with the same text, {added['replaced_rows']} replaced):"] + [
+        f"- `{f['source']}`: {f['rows']} rows, weight {f['weight']:g}, sha256 `{f['sha256']}`" for f in added["files"]
+    ]
 
 
 def cross_validation_failures(data: Any, oof: dict[str, Any], n: int = 12) -> list[dict[str, str]]:

@@ -44,6 +44,9 @@ MAGIC = b"BPOCLASSIFY\x01"
 #: detector's; older formats still load, while an older bpo-classify refuses a newer file
 #: instead of misreading it.
 FORMAT_VERSION = 3
+#: A semantic model's file (semantic.py): format 3 plus an ``encoder`` header entry and the
+#: embedding's columns. Written only for semantic models, so default files keep format 3.
+SEMANTIC_FORMAT_VERSION = 4
 _DIGEST = 32
 _LENGTH = struct.Struct("<Q")
 _PREFIX = len(MAGIC) + _DIGEST + _LENGTH.size
@@ -87,7 +90,7 @@ def loads(data: bytes, source: str = "model bytes") -> tuple[dict[str, Any], dic
     version = header.get("format_version")
     if not isinstance(version, int) or header.get("format") != "bpo-classify-model":
         raise ModelFileError(f"not a bpo-classify model file: {source}; pass a file written by `bpo-classify train`")
-    if version > FORMAT_VERSION:
+    if version > SEMANTIC_FORMAT_VERSION:
         made_by = header.get("metadata", {}).get("package_version", "?")
         raise ModelFileError(
             f"model file made by a newer bpo-classify {made_by} (format {version}); "

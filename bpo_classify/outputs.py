@@ -18,7 +18,7 @@ Example:
     >>> from bpo_classify import load_model
     >>> predictions = load_model().predict_columns(["process invoices", ""])
     >>> cells(predictions)
-    [('back-office', '0.9999', 'finance_accounting', '0.9987', 'false', ''), ('', '', '', '', 'true', 'empty')]
+    [('back-office', '0.9999', 'finance_accounting', '0.9992', 'false', ''), ('', '', '', '', 'true', 'empty')]
     >>> Counts.of_cells(cells(predictions))
     Counts(rows=2, front=0, back=1, needs_review=1, empty=1)
 """

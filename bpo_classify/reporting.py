@@ -17,8 +17,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from .policy import FUNCTIONS
+
 if TYPE_CHECKING:  # pragma: no cover
     from .corpus import DataProblem
+    from .corrections import AppliedSummary
     from .explain import Contribution, Explanation
     from .model import Model, Prediction
     from .training import TrainResult
@@ -40,7 +43,7 @@ def format_predictions(predictions: Sequence["Prediction"], fmt: str = "table") 
         >>> from bpo_classify import load_model
         >>> print(format_predictions(load_model().predict(["process invoices"])), end="")
         office       p       function            p       review  text
-        back-office  0.9999  finance_accounting  0.9987          process invoices
+        back-office  0.9999  finance_accounting  0.9992          process invoices
     """
     from .model import Predictions
     from .outputs import ADDED_COLUMNS, cells
@@ -201,6 +204,12 @@ def format_training(result: "TrainResult", out: Path) -> str:
     """``train``'s result: the rows and data hash, the cross-validated scores, where the model went."""
     data = result.model.metadata["training_data"]
     lines = [f"trained on {data['rows']} rows (sha256 {data['sha256'][:12]})"]
+    added = data.get("added")
+    if added:
+        for f in added["files"]:
+            lines.append(f"  of them {f['rows']} corrections from {f['source']} (sha256 {f['sha256'][:12]}), weight {f['weight']:g}")
+        if added["replaced_rows"]:
+            lines.append(f"  the corrections replaced {added['replaced_rows']} corpus row(s) with the same text")
     cv = result.metrics.get("cross_validation")
     if cv:
         lines.append(f"{cv['folds']}-fold cross-validation (seed {cv['seed']}):")
@@ -208,6 +217,27 @@ def format_training(result: "TrainResult", out: Path) -> str:
             lines.append(f"  {label:<9} accuracy {cv[label]['accuracy']:.3f}  macro-F1 {cv[label]['macro_f1']:.3f}")
     lines.append(f"model written to {out}")
     return _lines(lines)
+
+
+# -- the review loop -----------------------------------------------------------------------
+def review_started(url: str, progress: dict[str, int], corrections: Path) -> str:
+    """What ``review`` says when its page is up."""
+    return (
+        f"review page: {url} (127.0.0.1 only; Ctrl-C stops it)\n"
+        f"{progress['done']} of {progress['total']} flagged texts decided ({progress['done_rows']} of {progress['total_rows']} rows); "
+        f"decisions go to {corrections}\n"
+    )
+
+
+def review_stopped(progress: dict[str, int], corrections: Path) -> str:
+    """What ``review`` says when Ctrl-C stops it."""
+    return f"review stopped: {progress['done']} of {progress['total']} flagged texts decided, saved in {corrections}\n"
+
+
+def corrections_applied(summary: "AppliedSummary", output: Path) -> str:
+    """``apply-corrections``'s summary line."""
+    unused = f"; {summary.unused} decision(s) matched no row" if summary.unused else ""
+    return f"{summary.rows} rows written, {summary.reviewed} reviewed ({summary.changed} relabelled){unused} -> {output}\n"
 
 
 # -- labelling -----------------------------------------------------------------------------
@@ -328,6 +358,44 @@ def format_evaluation(ev: dict[str, Any], markdown: bool = False) -> list[str]:
     return lines
 
 
+#: The figures ``evaluate --compare`` puts side by side: label, how to read it from a ``score_model`` result.
+COMPARED = (
+    ("office accuracy", lambda s: s["office"]["accuracy"]),
+    ("office macro-F1", lambda s: s["office"]["macro_f1"]),
+    ("function accuracy", lambda s: s["function"]["accuracy"]),
+    ("function macro-F1", lambda s: s["function"]["macro_f1"]),
+    ("flagged for review", lambda s: s["review"]["flagged"]),
+    ("office right when not flagged", lambda s: s["review"]["accuracy_unflagged"]),
+    ("function right when not flagged", lambda s: s["review"]["function_accuracy_unflagged"]),
+)
+
+
+def format_comparison(report: dict[str, Any], fmt: str = "text") -> str:
+    """``evaluate --compare``: each file's figures for both models side by side, with the difference.
+
+    Example:
+        >>> s = {"office": {"accuracy": 0.9, "macro_f1": 0.8}, "function": {"accuracy": 0.7, "macro_f1": 0.6},
+        ...      "review": {"flagged": 0.1, "accuracy_unflagged": 0.95, "function_accuracy_unflagged": None}}
+        >>> r = {"models": [{"name": "a.bpoc"}, {"name": "b.bpoc"}], "files": [{"name": "f.csv", "rows": 3, "scores": [s, s]}]}
+        >>> print(format_comparison(r).splitlines()[2])
+          figure                           a.bpoc  b.bpoc  difference
+    """
+    if fmt == "json":
+        return json.dumps(report, indent=2, allow_nan=False) + "\n"
+    markdown = fmt == "markdown"
+    a, b = (m["name"] for m in report["models"])
+    lines: list[str] = []
+    for f in report["files"]:
+        lines += [f"{'### ' if markdown else '== '}{f['name']} ({f['rows']} rows): {a} against {b}", ""]
+        rows = [["figure", a, b, "difference"]]
+        for label, get in COMPARED:
+            x, y = (get(s) for s in f["scores"])
+            diff = "-" if x is None or y is None else f"{y - x:+.3f}"
+            rows.append([label, "-" if x is None else f"{x:.3f}", "-" if y is None else f"{y:.3f}", diff])
+        lines += _table(rows, markdown) + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def format_report(report: dict[str, Any], fmt: str = "text") -> str:
     """The whole report as ``text``, ``markdown`` or ``json``."""
     if fmt == "json":
@@ -337,3 +405,70 @@ def format_report(report: dict[str, Any], fmt: str = "text") -> str:
         lines += format_evaluation(ev, markdown=fmt == "markdown")
     return "\n".join(lines).rstrip() + "\n"
 
+
+
+# -- summarize -----------------------------------------------------------------------------
+def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The groups, then the total (its group columns say "total")."""
+    total = dict(summary["total"], group={c: "total" for c in summary["by"]} or {"group": "total"})
+    return [*summary["groups"], total]
+
+
+def _mix(functions: dict[str, float | None], most: int = 3) -> str:
+    top = sorted(functions.items(), key=lambda kv: (-(kv[1] or 0), kv[0]))
+    shown = ", ".join(f"{f} {_pct(s)}" for f, s in top[:most])
+    return shown + (f", {len(top) - most} more" if len(top) > most else "")
+
+
+def _reasons(reasons: dict[str, int]) -> str:
+    return ", ".join(f"{r} {n}" for r, n in reasons.items())
+
+
+def format_summary(summary: dict[str, Any], fmt: str = "text") -> str:
+    """``summarize``'s answer: an aligned table (default), ``markdown``, ``csv`` (one column per
+    function) or ``json`` (schema ``bpo-classify/summary/1``).
+
+    Example:
+        >>> s = {"by": ["role"], "weight": None, "groups": [], "total": {"group": {}, "rows": 2, "labelled_rows": 2,
+        ...      "weight": 2.0, "front_office": 1.0, "back_office": 1.0, "front_share": 0.5, "back_share": 0.5,
+        ...      "functions": {"payroll": 0.5, "sales": 0.5}, "needs_review": 0, "review_reasons": {}}}
+        >>> print(format_summary(s), end="")
+          role   rows  front   back  review  functions
+          total     2  50.0%  50.0%       0  payroll 50.0%, sales 50.0%
+    """
+    if fmt == "json":
+        return _json(summary)
+    rows = _summary_rows(summary)
+    keys = summary["by"] or ["group"]
+    weight = summary["weight"]
+    if fmt == "csv":
+        import csv
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([*keys, "rows", "labelled_rows", *([weight] if weight else []), "front_share", "back_share",
+                         *(f"share_{f}" for f in FUNCTIONS), "needs_review", "review_reasons"])
+        for r in rows:
+            writer.writerow([*(r["group"].get(k, "") for k in keys), r["rows"], r["labelled_rows"],
+                             *([r["weight"]] if weight else []), r["front_share"], r["back_share"],
+                             *(r["functions"].get(f, "") for f in FUNCTIONS), r["needs_review"], _reasons(r["review_reasons"])])
+        return out.getvalue()
+    share = f"of {weight}" if weight else ""
+    head = [*keys, "rows", *([weight] if weight else []), f"front {share}".strip(), "back", "review"]
+    table = [head + (["why", "functions"] if fmt == "markdown" else ["functions"])]
+    for r in rows:
+        table.append([*(r["group"].get(k, "") for k in keys), str(r["rows"]), *([f"{r['weight']:g}"] if weight else []),
+                      _pct(r["front_share"]), _pct(r["back_share"]), str(r["needs_review"]),
+                      *([_reasons(r["review_reasons"])] if fmt == "markdown" else []), _mix(r["functions"])])
+    if fmt == "markdown":
+        lines = _table(table, markdown=True)
+    else:
+        # Names and the function mix read left to right; counts and shares line up on the right.
+        left = {*range(len(keys)), len(head)}
+        widths = [max(len(t[i]) for t in table) for i in range(len(head) + 1)]
+        lines = ["  " + "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(t, widths))).rstrip()
+                 for t in table]
+        reasons = summary["total"]["review_reasons"]
+        if reasons:
+            lines.append(f"needs review: {_reasons(reasons)}")
+    return _lines(lines)

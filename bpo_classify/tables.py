@@ -51,20 +51,60 @@ def detect_delimiter(header_line: str, path: str = "") -> str:
     return best if counts[best] else ","
 
 
+def name_list(names: Sequence[object], most: int = 20) -> str:
+    """``names`` joined by commas for a one-line message, cut after ``most`` ("... and N more").
+
+    Example:
+        >>> name_list([f"c{i}" for i in range(25)], most=3)
+        'c0, c1, c2 ... and 22 more'
+    """
+    shown = ", ".join(map(str, names[:most]))
+    return shown + (f" ... and {len(names) - most:,} more" if len(names) > most else "")
+
+
+def text_encoding(encoding: str) -> codecs.CodecInfo:
+    """The codec for ``encoding`` if it decodes bytes to text; :class:`InputFileError` otherwise.
+
+    ``rot13`` and ``hex`` are codecs too, but not text encodings: reading with them fails
+    deep inside the io module, so they are refused here with the same message as a typo.
+
+    Example:
+        >>> text_encoding("latin-1").name
+        'iso8859-1'
+        >>> text_encoding("rot13")
+        Traceback (most recent call last):
+        ...
+        bpo_classify.errors.InputFileError: 'rot13' is not a text encoding; try --encoding utf-8 or latin-1
+    """
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, ValueError):
+        raise InputFileError(f"unknown encoding {encoding!r}; try --encoding utf-8 or latin-1") from None
+    # _is_text_encoding is how the io module itself tells text encodings from other codecs.
+    if not getattr(info, "_is_text_encoding", True):
+        raise InputFileError(f"{encoding!r} is not a text encoding; try --encoding utf-8 or latin-1")
+    return info
+
+
+def stdin_bytes() -> IO[bytes]:
+    """Standard input's byte stream; :class:`InputFileError` when the process has none (``<&-``)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise InputFileError("standard input is closed; pass a file name instead of -")
+    return stream
+
+
 def open_text(path: str | Path, encoding: str = "utf-8") -> IO[str]:
     """Open ``path`` (``-`` for stdin, ``.gz`` transparently) as text, checking it exists.
 
     Decoding is strict: bytes that are not in ``encoding`` raise ``UnicodeDecodeError``
     when read, which :class:`TableReader` turns into a one-line error.
     """
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise InputFileError(f"unknown encoding {encoding!r}; try --encoding utf-8 or latin-1") from None
+    text_encoding(encoding)
     # A byte-order mark is not part of the first column's name.
     enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     if str(path) == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding=enc, newline="")
+        return io.TextIOWrapper(stdin_bytes(), encoding=enc, newline="")
     p = Path(path)
     if p.is_dir():
         raise InputFileError(f"{p} is a directory; pass a CSV file")
@@ -170,6 +210,8 @@ class TableReader:
             raise InputFileError(
                 f"{self.name} is not valid {self.encoding}{where} (byte {exc.object[exc.start:exc.start + 1]!r}); {hint}"
             ) from None
+        except UnicodeError as exc:  # utf-16/utf-32 without a byte-order mark raise the base class
+            raise InputFileError(f"{self.name} cannot be read as {self.encoding}: {exc}; try --encoding utf-16-le or utf-16-be") from None
         except csv.Error as exc:
             where = f"data row {getattr(self, 'line', 0) + 1}" if hasattr(self, "line") else "the header"
             if "unexpected end of data" in str(exc):
@@ -196,7 +238,7 @@ class TableReader:
         if name in self.header:
             return self.header.index(name)
         raise MissingColumnError(
-            f"column {name!r} not found in {self.name}; available: {', '.join(self.header)}; use {option}"
+            f"column {name!r} not found in {self.name}; available: {name_list(self.header)}; use {option}"
         )
 
     def close(self) -> None:

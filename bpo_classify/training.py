@@ -36,12 +36,15 @@ from sklearn.pipeline import FeatureUnion
 
 from . import __version__
 from .atomic import require_directory
+from .corrections import Addition, combine, load_additions
 from .corpus import AMBIGUOUS_NAME, NOT_TASKS_NAME, DataProblem, LabelledData, bundled_path, check_labelled, load_labelled, load_text_column, refuse
 from .errors import CorpusError
 from .features import TOKEN_PATTERN, TfidfBlock, head_terms
 from .model import DEFAULT_THRESHOLD, Model, front_office_probability, save_model
 from .policy import FRONT
 
+#: The model kinds ``train`` builds: TF-IDF only, or TF-IDF plus a sentence encoder (``semantic.py``).
+KINDS = ("default", "semantic")
 #: Feature and regularisation settings of the shipped model, chosen on cross-validation
 #: and on the external validation file (README, "Evaluation").
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -109,6 +112,12 @@ def build_features(params: dict[str, Any] | None = None) -> FeatureUnion:
     if p["head_words"]:
         blocks.append(("head", TfidfVectorizer(analyzer=functools.partial(head_terms, words=p["head_words"]), **common)))
         weights = {"head": p["head_weight"]}
+    if p.get("_embedding_table") is not None:
+        # The semantic kind (semantic.py): the sentence embedding, last, so the TF-IDF columns keep their offsets.
+        from .semantic import EmbeddingFeatures
+
+        blocks.append(("embedding", EmbeddingFeatures(p["_embedding_table"])))
+        weights = {**(weights or {}), "embedding": p["embedding_weight"]}
     return FeatureUnion(blocks, transformer_weights=weights)
 
 
@@ -161,12 +170,16 @@ class FittedPipeline:
     def to_model(self, metadata: dict[str, Any]) -> Model:
         blocks, scale, offset = [], [], 0
         block_weights = self.features.transformer_weights or {}
+        embedding = None
         for name, vec in self.features.transformer_list:
-            if name == "head":
+            if name == "embedding":
+                embedding = vec
+            elif name == "head":
                 block = TfidfBlock("head", (1, 1), dict(vec.vocabulary_), vec.idf_.copy(), offset, vec.analyzer.keywords["words"])
             else:
                 block = TfidfBlock(vec.analyzer, tuple(vec.ngram_range), dict(vec.vocabulary_), vec.idf_.copy(), offset)
-            blocks.append(block)
+            if name != "embedding":
+                blocks.append(block)
             scale.append(np.full(len(vec.vocabulary_), float(block_weights.get(name, 1.0))))
             offset += len(vec.vocabulary_)
         # A block weight multiplied the block's features before fitting; the model folds it
@@ -177,7 +190,7 @@ class FittedPipeline:
         office_coef[:, self.office_columns] = self.office.coef_ * column_scale[self.office_columns]
         mixed_coef, mixed_intercept = _detector_weights(self.mixed, self.office_columns, column_scale, offset)
         not_a_task_coef, not_a_task_intercept = _detector_weights(self.not_a_task, self.not_a_task_columns, column_scale, offset)
-        return Model(
+        model = Model(
             blocks=blocks,
             office_coef=office_coef,
             office_intercept=self.office.intercept_.copy(),
@@ -191,6 +204,13 @@ class FittedPipeline:
             not_a_task_coef=not_a_task_coef,
             not_a_task_intercept=not_a_task_intercept,
         )
+        if embedding is None:
+            return model
+        from .semantic import as_semantic, encoder_spec
+
+        semantic = as_semantic(model, encoder_spec())
+        semantic.__dict__["_table"] = embedding.table  # the training texts' embeddings, in memory only
+        return semantic
 
 
 def _detector_weights(
@@ -207,7 +227,7 @@ def _detector_weights(
 def fit_pipeline(
     texts: Sequence[str], offices: Sequence[str], functions: Sequence[str], *, seed: int = 0,
     params: dict[str, Any] | None = None, calibration_folds: int = 5, ambiguous: Sequence[str] = (),
-    not_tasks: Sequence[str] = (), jobs: int | None = 1,
+    not_tasks: Sequence[str] = (), jobs: int | None = 1, weights: Sequence[float] | None = None,
 ) -> FittedPipeline:
     """Fit features, the classifiers, the detectors and the office calibration on the given rows only.
 
@@ -217,18 +237,20 @@ def fit_pipeline(
     labelled with confidence; they do not train the function. ``not_tasks`` (posting lines
     that are not work) train the not-a-task detector against every task. ``jobs``
     processes fit the calibration folds (``None``: one per core); the result is the same
-    for any number.
+    for any number. ``weights`` (one per text, default 1) weigh the rows in the office and
+    function models (``train --add-weight``).
     """
     p = {**DEFAULT_PARAMS, **(params or {})}
+    w = None if weights is None else np.asarray(weights, dtype=float)
     y_front = np.array([o == FRONT for o in offices], dtype=int)
     features = build_features(p)
     X = features.fit_transform(list(texts) + list(ambiguous) + list(not_tasks))
     tasks = X[: len(texts) + len(ambiguous)]
-    office, columns = _fit_office(features, tasks, y_front, len(ambiguous), p, seed)
+    office, columns = _fit_office(features, tasks, y_front, len(ambiguous), p, seed, w)
     mixed = _fit_mixed(tasks[:, columns], len(ambiguous), p, seed)
     not_a_task, not_a_task_columns = _fit_not_a_task(features, X, len(not_tasks), p, seed)
-    function = build_classifier(p["function_C"], seed).fit(X[: len(texts)], list(functions))
-    held_out = _held_out_scores(texts, y_front, seed, p, calibration_folds, ambiguous, not_tasks, jobs)
+    function = build_classifier(p["function_C"], seed).fit(X[: len(texts)], list(functions), sample_weight=w)
+    held_out = _held_out_scores(texts, y_front, seed, p, calibration_folds, ambiguous, not_tasks, jobs, w)
     fitted = FittedPipeline(features, office, function, (1.0, 0.0), columns, mixed, None, not_a_task, not_a_task_columns)
     if held_out is not None:
         scores, p_mixed, oof_not_a_task = held_out
@@ -263,11 +285,13 @@ def _fit_not_a_task(
 
 
 def _fit_office(
-    features: FeatureUnion, X: Any, y_front: np.ndarray, n_ambiguous: int, p: dict[str, Any], seed: int
+    features: FeatureUnion, X: Any, y_front: np.ndarray, n_ambiguous: int, p: dict[str, Any], seed: int,
+    row_weights: np.ndarray | None = None,
 ) -> tuple[LogisticRegression, np.ndarray]:
     """Office classifier on the columns of ``p["office_blocks"]``, and those columns.
 
-    The last ``n_ambiguous`` rows of X enter once per label at weight 0.5.
+    The first rows of X (one per label in ``y_front``) weigh ``row_weights`` (default 1); the
+    last ``n_ambiguous`` rows enter once per label at weight 0.5.
     """
     from scipy.sparse import vstack
 
@@ -275,17 +299,17 @@ def _fit_office(
     X = X[:, columns]
     n = len(y_front)
     if not n_ambiguous:
-        return build_classifier(p["office_C"], seed).fit(X, y_front), columns
+        return build_classifier(p["office_C"], seed).fit(X, y_front, sample_weight=row_weights), columns
     mixed = X[n:]
     X_all = vstack([X[:n], mixed, mixed]).tocsr()
     y_all = np.r_[y_front, np.ones(n_ambiguous, dtype=int), np.zeros(n_ambiguous, dtype=int)]
-    weights = np.r_[np.ones(n), np.full(2 * n_ambiguous, 0.5)]
+    weights = np.r_[np.ones(n) if row_weights is None else row_weights, np.full(2 * n_ambiguous, 0.5)]
     return build_classifier(p["office_C"], seed).fit(X_all, y_all, sample_weight=weights), columns
 
 
 def _held_out_scores(
     texts: Sequence[str], y: np.ndarray, seed: int, p: dict[str, Any], folds: int, ambiguous: Sequence[str],
-    not_tasks: Sequence[str], jobs: int | None,
+    not_tasks: Sequence[str], jobs: int | None, weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None] | None:
     """Out-of-fold office scores, P(mixed) and P(not a task) of the training rows, each from a
     model fitted without them: what the calibration and the review thresholds are fitted on.
@@ -305,7 +329,8 @@ def _held_out_scores(
     fold_params = {**p, **_only_blocks(needed)}
     results = parallel(
         _held_out_fold,
-        [(texts[tr], y[tr], texts[te], ambiguous, not_tasks[nt_tr], not_tasks[nt_te], fold_params, seed)
+        [(texts[tr], y[tr], texts[te], ambiguous, not_tasks[nt_tr], not_tasks[nt_te], fold_params, seed,
+          None if weights is None else weights[tr])
          for (tr, te), (nt_tr, nt_te) in zip(splits, nt_splits)],
         jobs,
     )
@@ -324,14 +349,14 @@ def _held_out_scores(
 
 def _held_out_fold(
     train_texts: np.ndarray, y: np.ndarray, test_texts: np.ndarray, ambiguous: Sequence[str],
-    not_tasks: np.ndarray, test_not_tasks: np.ndarray, p: dict[str, Any], seed: int,
+    not_tasks: np.ndarray, test_not_tasks: np.ndarray, p: dict[str, Any], seed: int, weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """One calibration fold: the office scores, P(mixed) and P(not a task) of the held-out rows,
     and P(not a task) of the held-out not-task lines."""
     feats = build_features(p)
     X = feats.fit_transform(list(train_texts) + list(ambiguous) + list(not_tasks))
     tasks = X[: len(train_texts) + len(ambiguous)]
-    clf, columns = _fit_office(feats, tasks, y, len(ambiguous), p, seed)
+    clf, columns = _fit_office(feats, tasks, y, len(ambiguous), p, seed, weights)
     X_te = feats.transform(list(test_texts))
     mixed = _fit_mixed(tasks[:, columns], len(ambiguous), p, seed)
     detector, nt_columns = _fit_not_a_task(feats, X, len(not_tasks), p, seed)
@@ -405,6 +430,7 @@ class TrainResult:
 def cross_validate(
     data: LabelledData, *, cv: int = 5, seed: int = 0, params: dict[str, Any] | None = None,
     ambiguous: Sequence[str] = (), not_tasks: Sequence[str] = (), jobs: int | None = None,
+    weights: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Stratified K-fold scores: each fold's model is fitted without that fold's rows.
 
@@ -425,7 +451,8 @@ def cross_validate(
     mixed_splits, line_splits = _side_folds(len(mixed), cv, seed), _side_folds(len(lines), cv, seed)
     results = parallel(
         _cross_validation_fold,
-        [(texts[tr], offices[tr], functions[tr], texts[te], mixed[m_tr], mixed[m_te], lines[l_tr], lines[l_te], seed, params)
+        [(texts[tr], offices[tr], functions[tr], texts[te], mixed[m_tr], mixed[m_te], lines[l_tr], lines[l_te], seed, params,
+          None if weights is None else np.asarray(weights, dtype=float)[tr])
          for (tr, te), (m_tr, m_te), (l_tr, l_te) in zip(splits, mixed_splits, line_splits)],
         jobs,
     )
@@ -463,9 +490,10 @@ def cross_validate(
 def _cross_validation_fold(
     texts: np.ndarray, offices: np.ndarray, functions: np.ndarray, test: np.ndarray, mixed: np.ndarray,
     test_mixed: np.ndarray, lines: np.ndarray, test_lines: np.ndarray, seed: int, params: dict[str, Any] | None,
+    weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """One fold: a model fitted on the fold's training rows, and what it says of the held-out ones."""
-    model = fit_pipeline(texts, offices, functions, seed=seed, params=params, ambiguous=mixed, not_tasks=lines, jobs=1).to_model({})
+    model = fit_pipeline(texts, offices, functions, seed=seed, params=params, ambiguous=mixed, not_tasks=lines, jobs=1, weights=weights).to_model({})
     held_out = list(test)
     return {
         "front_proba": model.front_office_proba(held_out),
@@ -509,6 +537,9 @@ def train(
     jobs: int | None = None,
     out: str | Path | None = None,
     on_checked: Callable[[list[DataProblem]], None] | None = None,
+    add: Sequence[Addition | str | Path] = (),
+    add_weight: float = 1.0,
+    kind: str = "default",
 ) -> TrainResult:
     """Train on a labelled CSV (default: the bundled corpus) and return the model and metrics.
 
@@ -521,11 +552,23 @@ def train(
     there (its directory is checked first, before minutes of training). A file is read and
     checked once; ``on_checked``, if given, is called with every problem found (warnings
     included) before training starts, and the result's ``problems`` holds the warnings.
-    Raises :class:`CorpusError` when the data cannot train a model.
+    ``add``: corrections files (paths, read and checked by ``corrections.load_additions`` at
+    ``add_weight``, or :class:`~bpo_classify.corrections.Addition` s) trained on as well; a data row with the same text as a correction is replaced by it, and the bundled
+    mixed tasks and not-task lines are kept (unless ``ambiguous`` or ``not_tasks`` is given),
+    so the model keeps both detectors. The metadata records each file's rows and SHA-256.
+    ``kind`` ``"semantic"`` adds the sentence-embedding block (``semantic.py``; needs the
+    ``semantic`` extra). Raises :class:`CorpusError` when the data cannot train a model.
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if kind == "semantic":
+        from .semantic import require
+
+        require("train --kind semantic")
     if out is not None:
         require_directory(Path(out))
-    bundled = data is None
+    add = [a if isinstance(a, Addition) else load_additions([a], add_weight, encoding)[0] for a in add]  # checked before the corpus
+    bundled = data is None or bool(add)
     problems: list[DataProblem] = []
     if not isinstance(data, LabelledData):
         data = load_labelled(
@@ -536,6 +579,10 @@ def train(
         if on_checked is not None:
             on_checked(problems)
         refuse(data, problems, listed=on_checked is not None)
+    weights, added = None, None
+    if add:
+        data, weights, replaced = combine(data, add)
+        added = {"files": [a.describe() for a in add], "replaced_rows": replaced}
     mixed = _side_set(ambiguous, bundled, AMBIGUOUS_NAME)
     lines = _side_set(not_tasks, bundled, NOT_TASKS_NAME)
     smallest = min(np.unique(np.asarray(data.functions, dtype=str), return_counts=True)[1])
@@ -545,9 +592,13 @@ def train(
             "add rows or pass a smaller --cv (0 skips it)"
         )
     p = {**DEFAULT_PARAMS, **(params or {})}
+    if kind == "semantic":
+        from .semantic import semantic_params
+
+        p = semantic_params(p, list(data.texts) + mixed + lines)
     metrics: dict[str, Any] = {}
-    scores = cross_validate(data, cv=cv, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs) if cv else None
-    fitted = fit_pipeline(data.texts, data.offices, data.functions, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs)
+    scores = cross_validate(data, cv=cv, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs, weights=weights) if cv else None
+    fitted = fit_pipeline(data.texts, data.offices, data.functions, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs, weights=weights)
     threshold = DEFAULT_THRESHOLD
     review = {"familiar_share": float(p["familiar_share"])}
     if fitted.oof_front_proba is not None:
@@ -563,6 +614,8 @@ def train(
             **{k: v for k, v in scores.items() if k != "oof"}, **oof_review(data, scores["oof"], threshold, review),
         }}
     metadata = _metadata(data, seed, p, metrics, threshold, mixed, lines, review)
+    if added is not None:
+        metadata["training_data"]["added"] = added
     result = TrainResult(fitted.to_model(metadata), metrics, fitted, problems)
     if out is not None:
         save_model(result.model, out)
@@ -597,7 +650,8 @@ def _metadata(
         "offices": sorted(set(data.offices)),
         "functions": sorted(set(f for f in data.functions if f)),
         "seed": seed,
-        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+        # Keys starting with "_" are working data (the semantic kind's embeddings), not settings.
+        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items() if not k.startswith("_")},
         "review_threshold": threshold,
         "review": review,
         "metrics": metrics,

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_wheel_ships_model_and_corpus(tmp_path):
-    """A non-editable build includes the model file and both bundled data sets inside the package."""
+    """A non-editable build includes the model file, the bundled data sets and the review page inside the package."""
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
         capture_output=True, text=True,
@@ -27,6 +27,8 @@ def test_wheel_ships_model_and_corpus(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("default_model.bpoc", "bpo_tasks.csv", "ambiguous_tasks.csv", "not_tasks.csv"):
         assert f"bpo_classify/data/{name}" in names
-    assert not any(n.startswith(("tests/", "datasets/", "benchmarks/")) for n in names)
+    for name in ("app.py", "static/index.html", "static/app.js", "static/app.css"):  # the review page, read with importlib.resources
+        assert f"bpo_classify/review/{name}" in names
+    assert not any(n.startswith(("tests/", "datasets/", "benchmarks/", "docs/")) for n in names)
     packaged = zipfile.ZipFile(wheel).read("bpo_classify/data/bpo_tasks.csv")
     assert packaged == (ROOT / "datasets" / "bpo_tasks.csv").read_bytes()

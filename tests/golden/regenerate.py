@@ -8,7 +8,10 @@ reviews the diff. Importing this module does nothing; pytest never collects it
 uses its functions to compare.
 
 A case is a folder with ``input.<ext>``, ``args.json`` (the ``bpo-classify label``
-options, a JSON list) and ``expected.<ext>``.
+options, a JSON list) and ``expected.<ext>``. A summary case is a folder with
+``summarize.json`` (``{"input": a path relative to it, "args": [...]}``) and one expected
+file per format: ``expected.txt``, ``.csv``, ``.json``, ``.md``; it is regenerated after the
+label cases, whose outputs it may read.
 """
 
 from __future__ import annotations
@@ -53,12 +56,34 @@ def compare(case: Path, produced: Path) -> str | None:
         f"expected {want[at:at + 40]!r}, got {got[at:at + 40]!r}"
 
 
+#: ``summarize --format`` of each expected file of a summary case.
+SUMMARY_FORMATS = {"txt": "text", "csv": "csv", "json": "json", "md": "markdown"}
+
+
+def summary_cases(root: Path = HERE) -> list[Path]:
+    """Every summary case folder under ``root``, in name order."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "summarize.json").is_file())
+
+
+def run_summary(case: Path, ext: str, out: Path) -> tuple[int, str]:
+    """``bpo-classify summarize`` of the case's input in the format of ``expected.<ext>``, into ``out``."""
+    spec = json.loads((case / "summarize.json").read_text(encoding="utf-8"))
+    source = (case / spec["input"]).resolve()
+    result = CliRunner().invoke(
+        cli, ["summarize", str(source), *spec["args"], "--format", SUMMARY_FORMATS[ext], "-o", str(out)], catch_exceptions=False
+    )
+    return result.exit_code, result.output
+
+
 def regenerate(root: Path = HERE) -> list[str]:
     """Rewrite every case's expected file from the current code; return one line per case."""
     lines = []
     for case in cases(root):
         code, output = run_case(case, expected_path(case))
         lines.append(f"{case.name}: exit {code} {output.strip()}")
+    for case in summary_cases(root):
+        codes = [run_summary(case, ext, case / f"expected.{ext}")[0] for ext in SUMMARY_FORMATS]
+        lines.append(f"{case.name}: summarize exit {max(codes)} ({', '.join(SUMMARY_FORMATS)})")
     return lines
 
 

@@ -1,0 +1,118 @@
+"""Faults a careful tester tried (issue 21): each ends in a one-line error with the right exit
+code, or in the right output, never a traceback and never a lost or replaced file."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bpo_classify.cli import cli
+from conftest import write_csv
+
+
+def one_line_error(result, code: int) -> str:
+    """The error text of a CliRunner result that must exit ``code`` with one line and no traceback."""
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert "Traceback" not in result.output
+    assert len(lines) <= 3, result.output  # click's usage errors add a usage line and a hint line
+    return result.output
+
+
+def run(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bpo_classify", *args], cwd=cwd, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+@pytest.fixture
+def duties(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "duties.csv", [["duty"], ["process invoices"], ["answer customer calls"]])
+
+
+@pytest.mark.parametrize("command", [["predict", "process invoices"], ["label", "IN"]])
+def test_threshold_nan_is_a_usage_error(runner, duties, command):
+    args = [str(duties) if a == "IN" else a for a in command]
+    assert "'nan' is not a number between 0 and 1" in one_line_error(runner.invoke(cli, [*args, "--threshold", "nan"]), 2)
+
+
+def test_jobs_out_of_range_is_a_usage_error_and_many_jobs_are_capped(runner, duties, tmp_path):
+    one_line_error(runner.invoke(cli, ["label", str(duties), "--jobs", "99999999999999999999"]), 2)
+    result = runner.invoke(cli, ["label", str(duties), "-o", str(tmp_path / "out.csv"), "--jobs", "5000"])
+    assert result.exit_code == 0, result.output
+    assert f"warning: --jobs 5000 is more than 4 per core; using {4 * (os.cpu_count() or 1)}" in result.output
+    assert (tmp_path / "out.csv").read_text().count("\n") == 3
+
+
+def test_negative_seed_is_a_usage_error(runner):
+    one_line_error(runner.invoke(cli, ["train", "--seed", "-1", "--cv", "0", "--out", "never.bpoc"]), 2)
+    assert not Path("never.bpoc").exists()
+
+
+@pytest.mark.parametrize("codec", ["rot13", "hex", "base64"])
+@pytest.mark.parametrize("command", ["label", "check-data"])
+def test_codecs_that_are_not_text_encodings_are_refused(runner, duties, codec, command):
+    output = one_line_error(runner.invoke(cli, [command, str(duties), "--encoding", codec]), 1)
+    assert f"'{codec}' is not a text encoding" in output
+
+
+def test_utf16_without_a_byte_order_mark_is_a_one_line_error(runner, tmp_path):
+    path = tmp_path / "le.csv"
+    path.write_bytes("duty\nprocess invoices\n".encode("utf-16-le"))
+    output = one_line_error(runner.invoke(cli, ["label", str(path), "--encoding", "utf-16"]), 1)
+    assert "cannot be read as utf-16" in output and "utf-16-le" in output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [["label", "-"], ["predict", "-"]])
+def test_closed_stdin_is_a_one_line_error(tmp_path, command):
+    done = run(*command, cwd=tmp_path, stdin=None, preexec_fn=lambda: os.close(0))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == "Error: standard input is closed; pass a file name instead of -"
+
+
+@pytest.mark.slow
+def test_stdin_redirected_from_the_output_file_is_not_overwritten(tmp_path, duties):
+    before = duties.read_bytes()
+    with open(duties, "rb") as stdin:
+        done = run("label", "-", "-o", str(duties), cwd=tmp_path, stdin=stdin)
+    assert done.returncode == 1 and "refusing to overwrite standard input" in done.stderr
+    assert duties.read_bytes() == before
+
+
+def test_an_output_name_near_the_length_limit_works(runner, duties, tmp_path):
+    target = tmp_path / ("o" * 246 + ".csv")  # 250 characters: valid, but not with 14 more
+    result = runner.invoke(cli, ["label", str(duties), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.read_text().startswith("duty,office")
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_trailing_slash_names_a_directory(runner, duties, tmp_path):
+    output = one_line_error(runner.invoke(cli, ["label", str(duties), "-o", str(tmp_path / "labelled") + "/"]), 2)
+    assert "ends with a slash" in output
+    assert not (tmp_path / "labelled").exists()
+
+
+def test_a_replaced_output_keeps_its_mode(runner, duties, tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("old\n")
+    target.chmod(0o600)
+    assert runner.invoke(cli, ["label", str(duties), "-o", str(target)]).exit_code == 0
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600 and target.read_text().startswith("duty,")
+
+
+def test_model_card_checks_its_output_directory_before_the_work(runner, tmp_path):
+    result = runner.invoke(cli, ["model-card", "-o", str(tmp_path / "missing" / "dir" / "card.md")])
+    output = one_line_error(result, 1)
+    assert "output directory does not exist" in output and "cross-validating" not in output
+
+
+def test_a_missing_column_among_very_many_is_named_in_one_short_line(runner, tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(100_000)) + "\n" + ",".join("x" * 100_000) + "\n")
+    output = one_line_error(runner.invoke(cli, ["label", str(path), "--text-column", "duty"]), 1)
+    assert len(output) < 1_000 and "... and 99,980 more" in output
