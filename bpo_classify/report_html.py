@@ -47,7 +47,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8p
 dl.provenance { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 0; }
 dl.provenance dt { color: #4a5568; } dl.provenance dd { margin: 0; font-family: ui-monospace, Menlo, Consolas, monospace; word-break: break-all; }
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #edf2f7; vertical-align: top; }
-th { background: #f7fafc; font-weight: 600; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th { background: #f7fafc; font-weight: 600; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; } td.label { white-space: nowrap; }
 tr.total td { font-weight: 600; border-top: 2px solid #cbd5e0; }
 .legend span { display: inline-block; margin-right: 16px; } .swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -1px; }
 .reason { display: inline-block; padding: 0 6px; border-radius: 3px; background: #fefcbf; color: #744210; font-size: 12px; }
@@ -204,7 +204,7 @@ def _review_table(review: Sequence["ReviewRow"], total: int, by: Sequence[str]) 
     lines = ['<table class="review"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
     for r in review:
         cells = [f'<td class="num">{r.row}</td>', *(f"<td>{escape(v)}</td>" for v in r.group), f"<td>{escape(r.text)}</td>",
-                 f"<td>{escape(r.office) or '-'}</td>", f"<td>{escape(r.function) or '-'}</td>",
+                 f'<td class="label">{escape(r.office) or "-"}</td>', f'<td class="label">{escape(r.function) or "-"}</td>',
                  f'<td class="num">{escape(r.office_confidence) or "-"}</td>', f'<td><span class="reason">{escape(r.reason)}</span></td>']
         lines.append("<tr>" + "".join(cells) + "</tr>")
     lines.append("</tbody></table>")
