@@ -15,14 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from screenshot_review import ROOT, capture  # this folder is on sys.path when a script here runs
 
 
 def main() -> int:
     from click.testing import CliRunner
-    from playwright.sync_api import sync_playwright
 
     from bpo_classify.cli import cli
 
@@ -37,12 +34,7 @@ def main() -> int:
                 if result.exit_code != 0:
                     print(result.output, file=sys.stderr)
                     return 1
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                page = browser.new_page(viewport={"width": 1000, "height": 800})
-                page.goto(Path("report.html").resolve().as_uri())
-                page.screenshot(path=str(out), full_page=True)
-                browser.close()
+            capture(Path("report.html").resolve().as_uri(), out, 1000, 800)
         finally:
             os.chdir(here)
     print(f"wrote {out.relative_to(ROOT)}")
