@@ -99,6 +99,7 @@ class Predictions:
         """The same answers column-wise (``None`` confidences as NaN), with ``top_functions`` - 1
         runner-up ranks (default: as many as the longest ``runners_up``)."""
         ranks = max((len(p.runners_up) for p in predictions), default=0) if top_functions is None else max(top_functions - 1, 0)
+
         def number(values: list[float | None]) -> np.ndarray:
             return np.array([np.nan if v is None else v for v in values], dtype=float)
 
