@@ -41,7 +41,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__, reporting
+from . import __version__, reporting, scoring
 from .errors import BpoClassifyError
 from .explain import explain as explain_text
 from .labeling import LabelOptions, labelled_stream
@@ -362,6 +362,9 @@ def create_app(settings: ServeSettings, model: Model | None = None) -> FastAPI:
     """The API for ``settings``, with ``model`` (default: loaded from ``settings.model_path``, once)."""
     model = model if model is not None else load_model(settings.model_path)
     model.predict(["warm up the scorer"])  # builds the scorer now, not on the first request
+    # A text with enough word-to-word joins that the scorer builds its bigram table (half a second,
+    # once): every request after it looks its joining bigrams up in one search, not one at a time.
+    model.predict([" ".join(["process invoices"] * scoring.BIGRAM_TABLE_MIN)])
     model_name = settings.model_path or "default (shipped with the package)"
     version = reporting.model_version(model)
     info = reporting.format_info(model, model_name, None, "json").encode("utf-8")
