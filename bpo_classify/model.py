@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
@@ -76,9 +76,13 @@ class Prediction:
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as JSON-ready values (runners-up as ``{"function", "confidence"}`` objects)."""
-        d = asdict(self)
-        d["runners_up"] = [{"function": f, "confidence": c} for f, c in self.runners_up]
-        return d
+        # By hand, not dataclasses.asdict (which deep-copies every field): the server calls this per text.
+        return {
+            "text": self.text, "office": self.office, "office_confidence": self.office_confidence,
+            "function": self.function, "function_confidence": self.function_confidence,
+            "needs_review": self.needs_review, "review_reason": self.review_reason,
+            "runners_up": [{"function": f, "confidence": c} for f, c in self.runners_up],
+        }
 
 
 @dataclass(frozen=True)

@@ -241,10 +241,16 @@ class WordScorer(BlockScorer):
 
     def reset(self) -> None:
         """Forget every word seen so far (keeps memory bounded on endless new words)."""
-        self.entry_start = np.zeros(1, dtype=np.int64)
-        self.entries = np.zeros(0, dtype=np.int64)
-        self.word_score = np.zeros((self.weights.shape[0], 0))
-        self.word_square = np.zeros(0)
+        self._entry_start = GrowingArray(np.zeros(1, dtype=np.int64))
+        self._entries = GrowingArray(np.zeros(0, dtype=np.int64))
+        self._word_score = GrowingArray(np.zeros((self.weights.shape[0], 0)))
+        self._word_square = GrowingArray(np.zeros(0))
+
+    # The tables as arrays of the words added so far (views: the storage grows by doubling).
+    entry_start = property(lambda self: self._entry_start.values)
+    entries = property(lambda self: self._entries.values)
+    word_score = property(lambda self: self._word_score.values)
+    word_square = property(lambda self: self._word_square.values)
 
     def add_words(self, words: Sequence[str]) -> None:
         """Analyse new words and append them to the table."""
@@ -264,10 +270,12 @@ class WordScorer(BlockScorer):
             starts = (np.cumsum(size) - size)[has]
             word_score[:, has] = np.add.reduceat(self.weights[:, col] * weight, starts, axis=1)
             word_square[has] = np.add.reduceat(weight * weight, starts)
-        self.entry_start = np.concatenate([self.entry_start, self.entry_start[-1] + np.cumsum(size)])
-        self.entries = np.concatenate([self.entries, entries])
-        self.word_score = np.concatenate([self.word_score, word_score], axis=1)
-        self.word_square = np.concatenate([self.word_square, word_square])
+        # Appended in place (amortised): a copy of the whole table per batch of new words made
+        # a server that sees new words on every request slower the longer it ran.
+        self._entry_start.extend(self.entry_start[-1] + np.cumsum(size))
+        self._entries.extend(entries)
+        self._word_score.extend(word_score)
+        self._word_square.extend(word_square)
 
     def scores(self, batch: Batch) -> np.ndarray:
         words, rows, n = batch.word_ids, batch.word_rows, batch.size
@@ -315,7 +323,8 @@ class CharWordScorer(WordScorer):
         tf = np.asarray(counts, dtype=np.int64)
         if len(tf) and tf.max() >= self.count_bound:
             old, self.count_bound = self.count_bound, 1 << int(tf.max()).bit_length()
-            self.entries = (self.entries // old) * self.count_bound + self.entries % old
+            entries = self.entries  # a view of the table: rewritten in place
+            entries[:] = (entries // old) * self.count_bound + entries % old
         weight = (np.log(tf) + 1.0) * self.idf[col]
         self._append(lengths, col * self.count_bound + tf, col, weight)
 
@@ -344,9 +353,14 @@ class TokenWordScorer(WordScorer):
         #: Each word's first and last token (``None``: the word has no token).
         self.first_tokens: list[str | None] = []
         self.last_tokens: list[str | None] = []
-        self.has_token = np.zeros(0, dtype=bool)
+        self._has_token = GrowingArray(np.zeros(0, dtype=bool))
         #: The same tokens' ids in the bigram table (kept once the table is built).
-        self.first_token_ids = self.last_token_ids = np.zeros(0, dtype=np.int64)
+        self._first_token_ids = GrowingArray(np.zeros(0, dtype=np.int64))
+        self._last_token_ids = GrowingArray(np.zeros(0, dtype=np.int64))
+
+    has_token = property(lambda self: self._has_token.values)
+    first_token_ids = property(lambda self: self._first_token_ids.values)
+    last_token_ids = property(lambda self: self._last_token_ids.values)
 
     def add_words(self, words: Sequence[str]) -> None:
         lookup = self.block.vocabulary.get
@@ -368,10 +382,10 @@ class TokenWordScorer(WordScorer):
         self._append(lengths, col, col, self.idf[col])
         self.first_tokens += first
         self.last_tokens += last
-        self.has_token = np.concatenate([self.has_token, np.array([t is not None for t in first], dtype=bool)])
+        self._has_token.extend(np.array([t is not None for t in first], dtype=bool))
         if self.bigram_keys is not None:
-            self.first_token_ids = np.concatenate([self.first_token_ids, self._token_ids(first)])
-            self.last_token_ids = np.concatenate([self.last_token_ids, self._token_ids(last)])
+            self._first_token_ids.extend(self._token_ids(first))
+            self._last_token_ids.extend(self._token_ids(last))
 
     def _text_entries(
         self, batch: Batch, entries: np.ndarray, rows: np.ndarray, out: np.ndarray, squares: np.ndarray
@@ -426,8 +440,8 @@ class TokenWordScorer(WordScorer):
         order = np.argsort(keys)
         self.bigram_ids = np.fromiter(map(vocab.__getitem__, bigrams), dtype=np.int64, count=len(bigrams))[order]
         self.bigram_keys = keys[order]
-        self.first_token_ids = self._token_ids(self.first_tokens)
-        self.last_token_ids = self._token_ids(self.last_tokens)
+        self._first_token_ids = GrowingArray(self._token_ids(self.first_tokens))
+        self._last_token_ids = GrowingArray(self._token_ids(self.last_tokens))
 
     def _token_ids(self, tokens: list[str | None]) -> np.ndarray:
         """Ids in the bigram table of ``tokens``: -2 for a token no bigram uses, -1 for none."""
@@ -438,9 +452,46 @@ class TokenWordScorer(WordScorer):
         )
 
 
+class GrowingArray:
+    """An array that grows at the end of its last axis, in place, doubling its storage when full.
+
+    Appending ``k`` values costs ``O(k)`` on average, however long the array already is
+    (``np.concatenate`` copies all of it every time).
+
+    Example:
+        >>> a = GrowingArray(np.zeros((2, 0)))
+        >>> a.extend(np.ones((2, 3))); a.extend(np.full((2, 1), 2.0))
+        >>> a.values.tolist()
+        [[1.0, 1.0, 1.0, 2.0], [1.0, 1.0, 1.0, 2.0]]
+    """
+
+    def __init__(self, initial: np.ndarray):
+        self._storage = np.array(initial)
+        self._size = initial.shape[-1]
+
+    @property
+    def values(self) -> np.ndarray:
+        """The values so far: a view of the storage (valid until the next :meth:`extend`)."""
+        return self._storage[..., : self._size]
+
+    def extend(self, more: np.ndarray) -> None:
+        """Append ``more`` (same shape but for the last axis) at the end of the last axis."""
+        end = self._size + more.shape[-1]
+        if end > self._storage.shape[-1]:
+            grown = np.empty(self._storage.shape[:-1] + (max(end, 2 * self._storage.shape[-1], 16),), dtype=self._storage.dtype)
+            grown[..., : self._size] = self.values
+            self._storage = grown
+        self._storage[..., self._size : end] = more
+        self._size = end
+
+
 def _run_starts(values: np.ndarray) -> np.ndarray:
     """Where each run of equal values begins in ``values`` (grouped, e.g. sorted), for ``np.add.reduceat``."""
-    return np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    # Into one preallocated mask: np.r_ costs more than the comparison on the small batches a server scores.
+    change = np.empty(len(values), dtype=bool)
+    change[:1] = True
+    np.not_equal(values[1:], values[:-1], out=change[1:])
+    return np.flatnonzero(change)
 
 
 def _normalised(out: np.ndarray, squares: np.ndarray) -> np.ndarray:

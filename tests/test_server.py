@@ -97,6 +97,41 @@ def test_predict_bad_bodies_say_what_to_send(client, body, expected):
     assert message.endswith('"texts" a non-empty list of strings, optional "threshold" (0-1) and "top_functions" (1-15)')
 
 
+FAST_AND_ROUTE_BODIES = [
+    '{"texts": ["process invoices", "", "answer calls"], "top_functions": 2}', '{"texts": ["a"], "threshold": 0.99}',
+    "{", "[]", "null", "", '{"texts": []}', '{"texts": [1]}', '{"texts": ["a"], "threshold": 2}', '{"texts": [null, "x"]}',
+    '{"texts": ["\\ud800 lone surrogate"]}', '{"texts": ["a"], "threshold": NaN}', '\ufeff{"texts": ["bom"]}',
+]
+
+
+@pytest.mark.parametrize("body", FAST_AND_ROUTE_BODIES)
+def test_fast_path_answers_as_the_route(client, body, monkeypatch):
+    """A body sent as application/json (answered by PredictRoute) gets what FastAPI's route gives (another JSON type)."""
+    from bpo_classify import server
+
+    read = []
+    monkeypatch.setattr(server, "_parsed", lambda b, real=server._parsed: read.append(b) or real(b))
+    fast = client.post("/v1/predict", content=body.encode("utf-8"), headers={"content-type": "application/json; charset=utf-8"})
+    route = client.post("/v1/predict", content=body.encode("utf-8"), headers={"content-type": "application/vnd.api+json"})
+    assert (fast.status_code, fast.headers["content-type"], fast.json()) == (route.status_code, route.headers["content-type"], route.json())
+    assert read == [body.encode("utf-8")]  # the first went through the fast path, the second did not
+
+
+def test_a_lone_surrogate_is_echoed_as_an_escape(client):
+    """A text with a lone surrogate (valid JSON escape, not UTF-8) is answered, the text escaped back."""
+    response = client.post("/v1/predict", content=b'{"texts": ["\\ud800 process invoices"]}', headers={"content-type": "application/json"})
+    assert response.status_code == 200 and b"\\ud800" in response.content
+    assert response.json()["predictions"][0]["text"] == "\ud800 process invoices"
+
+
+def test_prediction_as_dict_has_every_field(model):
+    """Prediction.as_dict (written by hand for speed) names every field of the dataclass, in order."""
+    from dataclasses import fields
+
+    (p,) = model.predict(["process invoices"], top_functions=2)
+    assert list(p.as_dict()) == [f.name for f in fields(p)]
+
+
 def test_too_many_texts_names_the_limit(strict):
     """More texts than --max-texts: 422 saying how many were sent and the limit."""
     response = strict.post("/v1/predict", json={"texts": ["a", "b", "c", "d"]}, headers=AUTH)
