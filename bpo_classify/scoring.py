@@ -35,11 +35,11 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Container, Sequence
 
 import numpy as np
 
-from .features import TfidfBlock, char_wb_terms, linear_scores, tokens
+from .features import TfidfBlock, char_wb_terms, familiar_share, linear_scores, tokens, word_familiarity
 
 #: Joins the texts of a batch: a private-use character, so neither a word character nor
 #: white space, with spaces so that it is a word of its own.
@@ -73,15 +73,23 @@ class LinearScorer:
 
     Equal, to rounding, to :func:`~bpo_classify.features.linear_scores`, but each text is
     analysed once for all the outputs, and each distinct word once for all the texts (up
-    to ``max_words`` words, after which the word tables start afresh). Thread-safe: one
+    to ``max_words`` words, after which the word tables start afresh). With ``known``
+    words, :meth:`scores_and_familiar` also gives each text's familiar share
+    (:func:`~bpo_classify.features.familiar_share`) from the same pass. Thread-safe: one
     batch at a time.
     """
 
-    def __init__(self, blocks: Sequence[TfidfBlock], coef: np.ndarray, intercept: np.ndarray, max_words: int = 50_000):
+    def __init__(
+        self, blocks: Sequence[TfidfBlock], coef: np.ndarray, intercept: np.ndarray, max_words: int = 50_000,
+        known: Container[str] | None = None,
+    ):
         self.coef = np.asarray(coef, dtype=np.float64)
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.blocks = [block_scorer(block, self.coef) for block in blocks]
-        self.word_blocks = [b for b in self.blocks if isinstance(b, WordScorer)]
+        self.familiar = FamiliarWords(known) if known is not None else None
+        self.word_blocks: list[WordScorer | FamiliarWords] = [b for b in self.blocks if isinstance(b, WordScorer)]
+        if self.familiar is not None:
+            self.word_blocks.append(self.familiar)
         self.max_words = max_words
         #: Every word seen so far and its id in the word tables (the separator has its own).
         self.word_ids: dict[str, int] = {SEPARATOR: SEPARATOR_ID}
@@ -89,17 +97,23 @@ class LinearScorer:
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), n_outputs)`` decision values."""
+        return self.scores_and_familiar(texts)[0]
+
+    def scores_and_familiar(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The decision values and each text's familiar share (zeros without ``known`` words)."""
         with self._lock:
             if len(texts) <= SCORE_BATCH:
                 return self._scores(texts)
             # In pieces: the working arrays stay small (in cache, never fresh pages from the OS).
-            return np.concatenate([self._scores(texts[i : i + SCORE_BATCH]) for i in range(0, len(texts), SCORE_BATCH)])
+            parts = [self._scores(texts[i : i + SCORE_BATCH]) for i in range(0, len(texts), SCORE_BATCH)]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-    def _scores(self, texts: Sequence[str]) -> np.ndarray:
+    def _scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         n = len(texts)
         out = np.tile(self.intercept, (n, 1))
+        familiar = np.zeros(n)
         if not n:
-            return out
+            return out, familiar
         # All texts are cut into words in one go, joined by a separator word that no
         # text holds, so nothing crosses from one text to the next.
         lowered = [t.lower() for t in texts]
@@ -109,9 +123,12 @@ class LinearScorer:
             odd = [i for i, t in enumerate(lowered) if SEPARATOR in t.split()]
             fine = [i for i, t in enumerate(lowered) if SEPARATOR not in t.split()]
             if fine:
-                out[fine] = self._scores([texts[i] for i in fine])
-            out[odd] = linear_scores([b.block for b in self.blocks], [texts[i] for i in odd], self.coef, self.intercept)
-            return out
+                out[fine], familiar[fine] = self._scores([texts[i] for i in fine])
+            odd_texts = [texts[i] for i in odd]
+            out[odd] = linear_scores([b.block for b in self.blocks], odd_texts, self.coef, self.intercept)
+            if self.familiar is not None:
+                familiar[odd] = familiar_share(odd_texts, self.familiar.known)
+            return out, familiar
         self._learn(words)
         ids = np.fromiter(map(self.word_ids.__getitem__, words), dtype=np.int64, count=len(words))
         rows = np.cumsum(ids == SEPARATOR_ID)
@@ -119,7 +136,9 @@ class LinearScorer:
         batch = Batch(lowered, ids[keep], rows[keep])
         for block in self.blocks:
             out += block.scores(batch).T
-        return out
+        if self.familiar is not None:
+            familiar = self.familiar.shares(batch)
+        return out, familiar
 
     def _learn(self, words: list[str]) -> None:
         """Add the words not seen yet to the word tables (starting afresh when they would overflow)."""
@@ -136,6 +155,41 @@ class LinearScorer:
             self.word_ids[word] = len(self.word_ids) - 1  # the separator's entry is not a word
         for block in self.word_blocks:
             block.add_words(added)
+
+
+class FamiliarWords:
+    """Each distinct word's part of the familiar share: the weights of its known tokens and of all
+    its tokens (see :func:`~bpo_classify.features.word_familiarity`), in word-table order.
+
+    A token never crosses a white-space word, so a text's share is the sum of its words'
+    known weights over the sum of their weights. The arrays grow by doubling.
+    """
+
+    def __init__(self, known: Container[str]):
+        self.known = known
+        self.reset()
+
+    def reset(self) -> None:
+        self.size = 0
+        self.weights = np.zeros((2, 1024))  # row 0: known weight, row 1: total weight
+
+    def add_words(self, words: Sequence[str]) -> None:
+        known = self.known
+        new = np.array([word_familiarity(w, known) for w in words], dtype=np.float64).reshape(-1, 2).T
+        end = self.size + len(words)
+        if end > self.weights.shape[1]:
+            grown = np.zeros((2, max(end, 2 * self.weights.shape[1])))
+            grown[:, : self.size] = self.weights[:, : self.size]
+            self.weights = grown
+        self.weights[:, self.size : end] = new
+        self.size = end
+
+    def shares(self, batch: Batch) -> np.ndarray:
+        """The familiar share of each text of ``batch`` (0 for a text without a counted token)."""
+        n = batch.size
+        known = np.bincount(batch.word_rows, self.weights[0, batch.word_ids], minlength=n)
+        total = np.bincount(batch.word_rows, self.weights[1, batch.word_ids], minlength=n)
+        return np.divide(known, total, out=np.zeros(n), where=total > 0)
 
 
 def block_scorer(block: TfidfBlock, coef: np.ndarray) -> "BlockScorer":

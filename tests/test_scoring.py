@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bpo_classify.corpus import load_labelled
-from bpo_classify.features import linear_scores
+from bpo_classify.features import familiar_share, linear_scores
 from bpo_classify.scoring import LinearScorer
 from conftest import DUTIES, EXTERNAL, ODD
 
@@ -48,6 +48,26 @@ def test_scorer_equals_plain_scores_on_tricky_texts(model):
     ] + DUTIES
     plain, scorer, _, _ = _both(model, texts)
     np.testing.assert_allclose(scorer.scores(texts), plain, rtol=0, atol=1e-12)
+
+
+def test_familiar_share_from_the_word_tables_equals_the_reference(model, corpus):
+    """The familiar share the scorer gives with the scores equals the readable reference to 1e-12, and so do the flags:
+    multi-token words, digits, a final "s", unknown scripts, the separator, and across word-table restarts."""
+    texts = [
+        "process invoices", "procesar facturas", "12345", "invoices/xyzzy-abc 2024", "businesss processes",
+        "ÜBER große Straße İstanbul", "a \ue000 b invoices", "\ue000", "", " ", "emoji 😊 text", "AP/AR-recon",
+    ] + DUTIES + corpus.texts[:300]
+    known = model._word_vocabulary()
+    expected = familiar_share(texts, known)
+    assert 0 < expected.mean() < 1 and (expected < 0.5).any()  # the texts do exercise both sides
+    np.testing.assert_allclose(model.familiar_share(texts), expected, rtol=0, atol=1e-12)
+    coef, intercept = np.vstack([model.office_coef]), model.office_intercept
+    small = LinearScorer(model.blocks, coef, intercept, max_words=40, known=known)
+    for i in range(0, len(texts), 13):
+        scores, shares = small.scores_and_familiar(texts[i:i + 13])
+        np.testing.assert_allclose(shares, expected[i:i + 13], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(scores, linear_scores(model.blocks, texts[i:i + 13], coef, intercept), rtol=0, atol=1e-12)
+    assert ((model.familiar_share(texts) < 0.5) == (expected < 0.5)).all()
 
 
 def test_scorer_word_table_starts_afresh(model):
