@@ -135,7 +135,7 @@ class LinearScorer:
         keep = ids != SEPARATOR_ID
         batch = Batch(lowered, ids[keep], rows[keep])
         for block in self.blocks:
-            out += block.scores(batch).T
+            out += block.scores(batch)
         if self.familiar is not None:
             familiar = self.familiar.shares(batch)
         return out, familiar
@@ -208,18 +208,20 @@ class BlockScorer:
         self.block = block
         self.n_terms = len(block.idf)
         self.idf = np.asarray(block.idf, dtype=np.float64)
-        #: ``(n_outputs, n_terms)``: the block's slice of the weights, one row per output (a view).
-        self.weights = coef[:, block.offset : block.offset + self.n_terms]
+        self.n_outputs = coef.shape[0]
+        #: ``(n_terms, n_outputs)``: the block's slice of the weights, one row per term, so that
+        #: gathering a term's weights reads one contiguous row.
+        self.weights = np.ascontiguousarray(coef[:, block.offset : block.offset + self.n_terms].T)
 
     def scores(self, batch: Batch) -> np.ndarray:
-        """Scores ``(n_outputs, batch.size)``: the block's share of each text's decision values."""
+        """Scores ``(batch.size, n_outputs)``: the block's share of each text's decision values."""
         raise NotImplementedError
 
     def _add_terms_once(self, terms: np.ndarray, rows: np.ndarray, out: np.ndarray, squares: np.ndarray) -> None:
         """Count each of ``terms`` once (tf 1) in the text ``rows`` names (ascending)."""
         starts = _run_starts(rows)
         idf = self.idf[terms]
-        out[:, rows[starts]] += np.add.reduceat(self.weights[:, terms] * idf, starts, axis=1)
+        out[rows[starts]] += np.add.reduceat(self.weights.take(terms, axis=0) * idf[:, None], starts, axis=0)
         squares += np.bincount(rows, idf * idf, minlength=len(squares))
 
     def _recount_shared(self, entries: np.ndarray, rows: np.ndarray, bound: int, out: np.ndarray, squares: np.ndarray) -> None:
@@ -256,16 +258,16 @@ class BlockScorer:
         col = key - row * self.n_terms
         idf = self.idf[col]
         squares += np.bincount(row, idf * idf * (total * total - summed_sq), minlength=len(squares))
-        fix = self.weights[:, col] * ((total - summed) * idf)
+        fix = self.weights.take(col, axis=0) * ((total - summed) * idf)[:, None]
         starts = _run_starts(row)
-        out[:, row[starts]] += np.add.reduceat(fix, starts, axis=1)
+        out[row[starts]] += np.add.reduceat(fix, starts, axis=0)
 
 
 class TermScorer(BlockScorer):
     """A block scored term by term: each text analysed as the reference does (the general case)."""
 
     def scores(self, batch: Batch) -> np.ndarray:
-        out = np.zeros((self.weights.shape[0], batch.size))
+        out = np.zeros((batch.size, self.n_outputs))
         lookup, analyze = self.block.vocabulary.get, self.block.analyze
         ids: list[int] = []
         rows: list[int] = []
@@ -286,9 +288,11 @@ class WordScorer(BlockScorer):
     """A block scored word by word, from a table of what each distinct word adds.
 
     Row ``w`` of the table: ``entries[entry_start[w]:entry_start[w + 1]]`` (what the word
-    counts, see :meth:`_recount_shared`), ``word_score[:, w]`` (its share of each output's
+    counts, see :meth:`_recount_shared`), ``word_score[w]`` (its share of each output's
     score) and ``word_square[w]`` (its share of the squared norm). Words are added in the
-    order of :attr:`LinearScorer.word_ids`.
+    order of :attr:`LinearScorer.word_ids`. The arrays have room for more words and
+    entries than they hold (``n_words``, ``n_entries``) and grow by doubling, so adding a
+    few words to a large table does not copy it.
     """
 
     def __init__(self, block: TfidfBlock, coef: np.ndarray):
@@ -297,10 +301,11 @@ class WordScorer(BlockScorer):
 
     def reset(self) -> None:
         """Forget every word seen so far (keeps memory bounded on endless new words)."""
-        self.entry_start = np.zeros(1, dtype=np.int64)
-        self.entries = np.zeros(0, dtype=np.int64)
-        self.word_score = np.zeros((self.weights.shape[0], 0))
-        self.word_square = np.zeros(0)
+        self.n_words = self.n_entries = 0
+        self.entry_start = np.zeros(1024 + 1, dtype=np.int64)
+        self.entries = np.zeros(16 * 1024, dtype=np.int64)
+        self.word_score = np.zeros((1024, self.n_outputs))
+        self.word_square = np.zeros(1024)
 
     def add_words(self, words: Sequence[str]) -> None:
         """Analyse new words and append them to the table."""
@@ -312,30 +317,39 @@ class WordScorer(BlockScorer):
         A word's entries may repeat a column ("the the"): its shares are then only a
         starting point, which :meth:`_recount_shared` corrects as for two words.
         """
-        word_score = np.zeros((self.weights.shape[0], len(lengths)))
-        word_square = np.zeros(len(lengths))
         size = np.asarray(lengths, dtype=np.int64)
+        w0, w1 = self.n_words, self.n_words + len(lengths)
+        e0, e1 = self.n_entries, self.n_entries + len(entries)
+        if w1 + 1 > len(self.entry_start):
+            self.entry_start = _grown(self.entry_start, w1 + 1)
+        if w1 > len(self.word_score):
+            self.word_score = _grown(self.word_score, w1)
+            self.word_square = _grown(self.word_square, w1)
+        if e1 > len(self.entries):
+            self.entries = _grown(self.entries, e1)
+        self.word_score[w0:w1] = 0.0
+        self.word_square[w0:w1] = 0.0
         has = size > 0
         if col.size:
             starts = (np.cumsum(size) - size)[has]
-            word_score[:, has] = np.add.reduceat(self.weights[:, col] * weight, starts, axis=1)
-            word_square[has] = np.add.reduceat(weight * weight, starts)
-        self.entry_start = np.concatenate([self.entry_start, self.entry_start[-1] + np.cumsum(size)])
-        self.entries = np.concatenate([self.entries, entries])
-        self.word_score = np.concatenate([self.word_score, word_score], axis=1)
-        self.word_square = np.concatenate([self.word_square, word_square])
+            self.word_score[w0:w1][has] = np.add.reduceat(self.weights.take(col, axis=0) * weight[:, None], starts, axis=0)
+            self.word_square[w0:w1][has] = np.add.reduceat(weight * weight, starts)
+        self.entry_start[w0 + 1 : w1 + 1] = e0 + np.cumsum(size)
+        self.entries[e0:e1] = entries
+        self.n_words, self.n_entries = w1, e1
 
     def scores(self, batch: Batch) -> np.ndarray:
         words, rows, n = batch.word_ids, batch.word_rows, batch.size
-        out = np.zeros((self.weights.shape[0], n))
+        out = np.zeros((n, self.n_outputs))
         if not len(words):
             return out
         starts = _run_starts(rows)
-        out[:, rows[starts]] = np.add.reduceat(self.word_score[:, words], starts, axis=1)
-        squares = np.bincount(rows, self.word_square[words], minlength=n)
-        lengths = self.entry_start[words + 1] - self.entry_start[words]
-        where = np.repeat(self.entry_start[words] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-        entries, bound, entry_rows = self._text_entries(batch, self.entries[where], np.repeat(rows, lengths), out, squares)
+        out[rows[starts]] = np.add.reduceat(self.word_score.take(words, axis=0), starts, axis=0)
+        squares = np.bincount(rows, self.word_square.take(words), minlength=n)
+        first = self.entry_start.take(words)
+        lengths = self.entry_start.take(words + 1) - first
+        where = np.repeat(first - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        entries, bound, entry_rows = self._text_entries(batch, self.entries.take(where), np.repeat(rows, lengths), out, squares)
         self._recount_shared(entries, entry_rows, bound, out, squares)
         return _normalised(out, squares)
 
@@ -372,7 +386,8 @@ class CharWordScorer(WordScorer):
         tf = np.asarray(counts, dtype=np.int64)
         if len(tf) and tf.max() >= self.count_bound:
             old, self.count_bound = self.count_bound, 1 << int(tf.max()).bit_length()
-            self.entries = (self.entries // old) * self.count_bound + self.entries % old
+            kept = self.entries[: self.n_entries]
+            kept[:] = (kept // old) * self.count_bound + kept % old
         weight = (np.log(tf) + 1.0) * self.idf[col]
         self._append(lengths, col * self.count_bound + tf, col, weight)
 
@@ -401,9 +416,9 @@ class TokenWordScorer(WordScorer):
         #: Each word's first and last token (``None``: the word has no token).
         self.first_tokens: list[str | None] = []
         self.last_tokens: list[str | None] = []
-        self.has_token = np.zeros(0, dtype=bool)
+        self.has_token = np.zeros(1024, dtype=bool)
         #: The same tokens' ids in the bigram table (kept once the table is built).
-        self.first_token_ids = self.last_token_ids = np.zeros(0, dtype=np.int64)
+        self.first_token_ids, self.last_token_ids = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
 
     def add_words(self, words: Sequence[str]) -> None:
         lookup = self.block.vocabulary.get
@@ -425,10 +440,16 @@ class TokenWordScorer(WordScorer):
         self._append(lengths, col, col, self.idf[col])
         self.first_tokens += first
         self.last_tokens += last
-        self.has_token = np.concatenate([self.has_token, np.array([t is not None for t in first], dtype=bool)])
+        w0, w1 = self.n_words - len(words), self.n_words
+        if w1 > len(self.has_token):
+            self.has_token = _grown(self.has_token, w1)
+        self.has_token[w0:w1] = [t is not None for t in first]
         if self.bigram_keys is not None:
-            self.first_token_ids = np.concatenate([self.first_token_ids, self._token_ids(first)])
-            self.last_token_ids = np.concatenate([self.last_token_ids, self._token_ids(last)])
+            if w1 > len(self.first_token_ids):
+                self.first_token_ids = _grown(self.first_token_ids, w1)
+                self.last_token_ids = _grown(self.last_token_ids, w1)
+            self.first_token_ids[w0:w1] = self._token_ids(first)
+            self.last_token_ids[w0:w1] = self._token_ids(last)
 
     def _text_entries(
         self, batch: Batch, entries: np.ndarray, rows: np.ndarray, out: np.ndarray, squares: np.ndarray
@@ -501,8 +522,15 @@ def _run_starts(values: np.ndarray) -> np.ndarray:
 
 
 def _normalised(out: np.ndarray, squares: np.ndarray) -> np.ndarray:
-    """``out`` divided by each text's L2 norm; a text with none of the block's terms scores 0, as in scikit-learn."""
+    """``out`` (one row per text) divided by each text's L2 norm; a text with none of the block's terms scores 0, as in scikit-learn."""
     norms = np.sqrt(squares)
     norms[norms == 0.0] = 1.0
-    out /= norms
+    out /= norms[:, None]
     return out
+
+
+def _grown(array: np.ndarray, needed: int) -> np.ndarray:
+    """``array`` with room for at least ``needed`` rows: twice as many, its rows copied (the rest zero)."""
+    grown = np.zeros((max(needed, 2 * len(array)),) + array.shape[1:], dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown

@@ -70,6 +70,17 @@ def test_familiar_share_from_the_word_tables_equals_the_reference(model, corpus)
     assert ((model.familiar_share(texts) < 0.5) == (expected < 0.5)).all()
 
 
+def test_word_tables_grow_batch_after_batch(model, corpus):
+    """Thousands of new words arriving a few at a time (the tables grow by doubling, and the
+    largest count inside a word grows late): every batch scores as the reference does."""
+    texts = [f"{t} site{i} {'z' * (i % 7)}{'ab' * (i // 400)}" for i, t in enumerate(corpus.texts[:2400])]
+    plain, scorer, _, _ = _both(model, texts)
+    for i in range(0, len(texts), 150):
+        np.testing.assert_allclose(scorer.scores(texts[i:i + 150]), plain[i:i + 150], rtol=0, atol=1e-12)
+    char = next(b for b in scorer.blocks if b.block.analyzer == "char_wb")
+    assert char.n_words > 2 * 1024 and char.count_bound >= 4  # the tables did grow, more than once
+
+
 def test_scorer_word_table_starts_afresh(model):
     """With a tiny word table (rebuilt again and again), batch after batch, the scores stay the same."""
     texts = [f"{d} number {i}" for i, d in enumerate(DUTIES * 20)]
