@@ -39,7 +39,7 @@ from typing import Container, Sequence
 
 import numpy as np
 
-from .features import TfidfBlock, char_wb_terms, familiar_share, linear_scores, tokens, word_familiarity
+from .features import HEAD_BREAK, TfidfBlock, char_wb_terms, familiar_share, linear_scores, tokens, word_familiarity
 
 #: Joins the texts of a batch: a private-use character, so neither a word character nor
 #: white space, with spaces so that it is a word of its own.
@@ -268,16 +268,19 @@ class TermScorer(BlockScorer):
 
     def scores(self, batch: Batch) -> np.ndarray:
         out = np.zeros((batch.size, self.n_outputs))
-        lookup, analyze = self.block.vocabulary.get, self.block.analyze
-        ids: list[int] = []
-        rows: list[int] = []
-        for r, text in enumerate(batch.lowered):
-            found = [i for i in map(lookup, analyze(text)) if i is not None]
-            ids += found
-            rows += [r] * len(found)
-        if not ids:
+        if self.block.analyzer == "head":
+            # The head block's analyzer inlined (the texts are lower-cased already): one list per text.
+            split, words = HEAD_BREAK.split, self.block.head_words
+            found = [tokens(split(text, 1)[0])[:words] for text in batch.lowered]
+        else:
+            found = list(map(self.block.analyze, batch.lowered))
+        flat = list(itertools.chain.from_iterable(found))
+        ids = np.fromiter(map(self.block.vocabulary.get, flat, itertools.repeat(-1)), dtype=np.int64, count=len(flat))
+        term_rows = np.repeat(np.arange(batch.size), np.fromiter(map(len, found), dtype=np.int64, count=batch.size))
+        known = ids >= 0
+        if not known.any():
             return out
-        terms, term_rows = np.asarray(ids, dtype=np.int64), np.asarray(rows, dtype=np.int64)
+        terms, term_rows = ids[known], term_rows[known]
         squares = np.zeros(batch.size)
         self._add_terms_once(terms, term_rows, out, squares)
         self._recount_shared(terms * 2 + 1, term_rows, 2, out, squares)
