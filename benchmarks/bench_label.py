@@ -370,8 +370,12 @@ def baseline(kind: str, path: Path) -> dict[str, Any]:
     return {**timed([sys.executable, __file__, "--baseline", kind, str(path), str(out)]), "output": out}
 
 
-def headline(rows: int, info: dict[str, Any]) -> dict[str, Any]:
-    """The headline: distinct duty statements of realistic length nobody here wrote, ours end to end vs peers in memory."""
+def headline(rows: int, info: dict[str, Any], repeat: int = 1) -> dict[str, Any]:
+    """The headline: distinct duty statements of realistic length nobody here wrote, ours end to end vs peers in memory.
+
+    With ``repeat`` > 1 the four runs are repeated in turn and each keeps its fastest: on a
+    shared machine, load that comes and goes then hits every labeller alike.
+    """
     path, source = real_file(rows)
     small_rows = max(1, rows // 10)
     small = head_file(path, small_rows)
@@ -384,11 +388,17 @@ def headline(rows: int, info: dict[str, Any]) -> dict[str, Any]:
     print(f"\nheadline: {rows:,} rows, every duty text distinct, {what} with a site number, "
           f"mean {mean:.0f} characters ({path.name})", flush=True)
     runs: dict[str, Any] = {}
-    runs["ours"] = ours(path, None, "jdefault")
-    runs["ours_jobs1"] = ours(path, 1, "j1")
-    if "fasttext" not in info:
-        runs["fasttext"] = in_memory("fasttext", path)
-    runs["naive_word"] = in_memory("naive_word", path)
+    measures = {
+        "ours": lambda: ours(path, None, "jdefault"),
+        "ours_jobs1": lambda: ours(path, 1, "j1"),
+        **({"fasttext": lambda: in_memory("fasttext", path)} if "fasttext" not in info else {}),
+        "naive_word": lambda: in_memory("naive_word", path),
+    }
+    for _ in range(max(1, repeat)):
+        for key, measure in measures.items():
+            r = measure()
+            if key not in runs or r.get("seconds", r.get("wall")) < runs[key].get("seconds", runs[key].get("wall")):
+                runs[key] = r
     runs["ours_small"] = ours(small, None, "jdefault")
     identical = filecmp.cmp(runs["ours"]["output"], runs["ours_jobs1"]["output"], shallow=False)
 
@@ -401,7 +411,8 @@ def headline(rows: int, info: dict[str, Any]) -> dict[str, Any]:
         "fasttext": "fastText, two supervised models (office, function), Python API, in memory",
         "naive_word": "scikit-learn, two TF-IDF word 1-2 + LogisticRegression pipelines, predict_proba, in memory",
     }
-    print(f"\n| {rows:,} distinct rows | rows/s | ours / it |\n|---|---|---|")
+    best = f", fastest of {repeat} runs each, taken in turn" if repeat > 1 else ""
+    print(f"\n| {rows:,} distinct rows{best} | rows/s | ours / it |\n|---|---|---|")
     for key, name in names.items():
         if key in runs:
             print(f"| {name} | {per_s(runs[key]):,.0f} | {per_s(runs['ours']) / per_s(runs[key]):.2f}x |")
@@ -429,6 +440,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers for 'all cores' (default: all)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the headline file (distinct real-length text)")
     parser.add_argument("--headline-only", action="store_true", help="only the headline (distinct real-length text)")
+    parser.add_argument("--repeat", type=int, default=1, help="headline runs repeated in turn, fastest kept (noisy machines)")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     big, huge, small, naive_rows, distinct_rows = 1_000_000, 2_000_000, 100_000, 100_000, 200_000
@@ -440,7 +452,7 @@ def main() -> None:
     print("preparing data and models (not timed):", flush=True)
     info = train_models()
     results: dict[str, Any] = {"cores": os.cpu_count(), "jobs": cores, "files": {}}
-    results["headline"] = headline(args.rows if not args.quick else 20_000, info)
+    results["headline"] = headline(args.rows if not args.quick else 20_000, info, args.repeat)
     if args.headline_only:
         (OUT / "bench_label_headline.json").write_text(json.dumps(results, indent=2, default=str))
         return
