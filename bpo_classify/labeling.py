@@ -393,10 +393,11 @@ def _start_worker(model: Model, threshold: float | None, top_functions: int = 1)
     _WORKER = (model, threshold, top_functions)
 
 
-def _score(texts: list[str]) -> dict[str, Cells]:
+def _score(texts: list[str]) -> list[Cells]:
+    # Only the cells travel back: the main process still has the texts it sent.
     assert _WORKER is not None
     model, threshold, top_functions = _WORKER
-    return score_texts(model, texts, threshold, top_functions)
+    return format_labels(model, texts, threshold, top_functions)
 
 
 def _label_chunks(chunks: Iterator[list[list[str]]], labeller: Labeller, jobs: int) -> Iterator[LabelledChunk]:
@@ -425,9 +426,9 @@ def _label_chunks(chunks: Iterator[list[list[str]]], labeller: Labeller, jobs: i
         pending: collections.deque[Any] = collections.deque()
 
         def finish() -> LabelledChunk:
-            rows, texts, known, future = pending.popleft()
+            rows, texts, known, missing, future = pending.popleft()
             if future is not None:
-                new = future.result()
+                new = dict(zip(missing, future.result()))
                 labeller.remember(new)
                 known.update(new)
             return labeller.render(rows, list(map(known.__getitem__, texts)))
@@ -435,7 +436,7 @@ def _label_chunks(chunks: Iterator[list[list[str]]], labeller: Labeller, jobs: i
         for chunk in itertools.chain([first, second], chunks):
             texts = labeller.texts(chunk)
             known, missing = labeller.recall(texts)
-            pending.append((chunk, texts, known, pool.submit(_score, missing) if missing else None))
+            pending.append((chunk, texts, known, missing, pool.submit(_score, missing) if missing else None))
             if len(pending) >= 2 * jobs:
                 yield finish()
         while pending:

@@ -205,7 +205,8 @@ class Model:
         word of another language, a hash) outweighs a short known one ("de", "en"); words of
         digits only are left out. A word is known when the word block's vocabulary has it,
         or has it without a final "s". Text in a language or script the model does not know
-        scores near 0.
+        scores near 0. (:func:`~bpo_classify.features.familiar_share` is the readable
+        reference; this comes from the scorer's word tables.)
 
         Example:
             >>> from bpo_classify import load_model
@@ -213,14 +214,7 @@ class Model:
             [1.0, 0.0, 0.0]
         """
         _check_batch(texts)
-        known = self._word_vocabulary()
-        out = np.zeros(len(texts))
-        for i, text in enumerate(texts):
-            words = [w for w in tokens(text.lower()) if not w.isdigit()]
-            if words:
-                weights = [math.sqrt(len(w)) for w in words]
-                out[i] = sum(wt for w, wt in zip(words, weights) if w in known or w.rstrip("s") in known) / sum(weights)
-        return out
+        return self._scores_and_familiar(texts)[1]
 
     def _word_vocabulary(self) -> dict[str, int] | set[str]:
         for block in self.blocks:
@@ -242,22 +236,30 @@ class Model:
         return front_office_probability(scores[:, 0], self.calibration, None if self.mixed_coef is None else self._mixed(scores))
 
     def _scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Office, detector (if any) and function decision values side by side, from one pass.
+        """Office, detector (if any) and function decision values side by side, from one pass."""
+        return self._scores_and_familiar(texts)[0]
+
+    def _scores_and_familiar(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The decision values (see :meth:`_scores`) and each text's familiar share, from one pass.
 
         The :class:`~bpo_classify.scoring.LinearScorer` is kept on the model: it
         remembers the words it has analysed, so later batches are faster. A text's
         scores do not depend on the batch it comes in.
         """
+        return self._linear_scorer(self.office_coef.shape[1]).scores_and_familiar(texts)
+
+    def _linear_scorer(self, width: int) -> LinearScorer:
+        """The model's scorer over the first ``width`` feature columns (built once; threads share it)."""
         scorer = self.__dict__.get("_scorer")
         if scorer is None:
-            with _SCORER_LOCK:  # threads sharing a model share one scorer
+            with _SCORER_LOCK:
                 scorer = self.__dict__.get("_scorer")
                 if scorer is None:
                     heads = self._heads()
-                    coef = np.vstack([c for _, c, _ in heads])
+                    coef = np.vstack([c for _, c, _ in heads])[:, :width]
                     intercept = np.concatenate([i for _, _, i in heads])
-                    scorer = self.__dict__["_scorer"] = LinearScorer(self.blocks, coef, intercept)
-        return scorer.scores(texts)
+                    scorer = self.__dict__["_scorer"] = LinearScorer(self.blocks, coef, intercept, known=self._word_vocabulary())
+        return scorer
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled for parallel workers: each builds its own scorer and word table.
@@ -290,12 +292,12 @@ class Model:
             batch = [texts[i] for i in present]  # type: ignore[misc]
             # Score each distinct text once (exports repeat lines a lot), then spread back.
             unique = list(dict.fromkeys(batch))
-            scores = self._scores(unique)
+            scores, familiar = self._scores_and_familiar(unique)
             front = self._front(scores)
             is_front = front >= 0.5
             p_office = np.where(is_front, front, 1.0 - front)
             ranked, joint = self._ranked_functions(scores, is_front, front, len(runners_up) + 1)
-            why = self._review_reasons(unique, scores, p_office, threshold, settings)
+            why = self._review_reasons(familiar, scores, p_office, threshold, settings)
             back = np.arange(len(unique))
             if len(unique) < len(batch):
                 where = {t: k for k, t in enumerate(unique)}
@@ -335,11 +337,11 @@ class Model:
         return np.where(inside, order, -1), np.where(inside, np.take_along_axis(joint, order, axis=1), np.nan)
 
     def _review_reasons(
-        self, texts: Sequence[str], scores: np.ndarray, p_office: np.ndarray, threshold: float, settings: dict[str, float]
+        self, familiar: np.ndarray, scores: np.ndarray, p_office: np.ndarray, threshold: float, settings: dict[str, float]
     ) -> list[str | None]:
-        """Why each (non-blank) text needs review (see :func:`review_reasons`)."""
+        """Why each (non-blank) text needs review (see :func:`review_reasons`); ``familiar``: their familiar shares."""
         return review_reasons(
-            self.familiar_share(texts), self._not_a_task(scores) if self.not_a_task_coef is not None else None,
+            familiar, self._not_a_task(scores) if self.not_a_task_coef is not None else None,
             self._mixed(scores), p_office, threshold, settings,
         )
 
