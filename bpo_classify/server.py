@@ -131,7 +131,7 @@ _EXPECTED = {
                    'optional "threshold" (0-1) and "top_functions" (1-15)',
     "/v1/explain": 'send a JSON object such as {"text": "process invoices"}: "text" a string, optional "threshold" (0-1)',
     "/v1/label": 'send a multipart form with the CSV or TSV as field "file" (curl -F file=@duties.csv), '
-                 'optional fields "text_column", "prefix", "threshold" and "encoding"',
+                 'optional fields "text_column", "prefix", "threshold", "top_functions" (1-15) and "encoding"',
 }
 
 
@@ -434,11 +434,12 @@ def create_app(settings: ServeSettings, model: Model | None = None) -> FastAPI:
         request: Request, file: UploadFile = File(description="The CSV or TSV (optionally .gz) to label."),
         text_column: Optional[str] = Form(None), prefix: str = Form(""),
         threshold: Optional[float] = Form(None, ge=0.0, le=1.0), encoding: str = Form("utf-8"),
+        top_functions: int = Form(1, ge=1, le=15),
     ) -> Response:
         """The file back with every row and column kept and the labelling columns added, streamed as it is labelled."""
         path = await run_in_threadpool(_spool, file)
         try:
-            options = LabelOptions(model, text_column, prefix, threshold, encoding)
+            options = LabelOptions(model, text_column, prefix, threshold, encoding, top_functions)
             stream = await run_in_threadpool(labelled_stream, path, options, file.filename or "upload.csv")
         except BaseException:
             os.unlink(path)

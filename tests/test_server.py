@@ -200,6 +200,17 @@ def test_label_options_and_gzip(client, tmp_path):
     assert header.startswith("duty,notes,bpo_office,") and row.startswith("process invoices,answer calls,front-office,")
 
 
+def test_label_top_functions_adds_the_runner_up_columns_label_writes(client, model, tmp_path):
+    """The top_functions form field adds function_2 ... as `label --top-functions` does, byte for byte."""
+    source = write_csv(tmp_path / "d.csv", [["id", "duty"]] + [[str(i), d] for i, d in enumerate(DUTIES)])
+    label_csv(source, tmp_path / "expected.csv", model=model, top_functions=3)
+    response = client.post("/v1/label", files={"file": ("d.csv", source.read_bytes())}, data={"top_functions": "3"})
+    assert response.status_code == 200
+    assert response.content == (tmp_path / "expected.csv").read_bytes()
+    assert response.text.splitlines()[0].endswith(",function_2,function_2_confidence,function_3,function_3_confidence")
+    assert error_of(client.post("/v1/label", files={"file": ("d.csv", source.read_bytes())}, data={"top_functions": "16"}), 422, "invalid_request")
+
+
 @pytest.mark.parametrize(
     "content, form, message",
     [
@@ -219,7 +230,7 @@ def test_label_bad_files_are_422_before_anything_is_sent(client, content, form, 
 def test_label_needs_a_file(client):
     """No file field: 422 saying how to send one."""
     message = error_of(client.post("/v1/label", data={"prefix": "x"}), 422, "invalid_request")
-    assert message == 'file: Field required; send a multipart form with the CSV or TSV as field "file" (curl -F file=@duties.csv), optional fields "text_column", "prefix", "threshold" and "encoding"'
+    assert message == 'file: Field required; send a multipart form with the CSV or TSV as field "file" (curl -F file=@duties.csv), optional fields "text_column", "prefix", "threshold", "top_functions" (1-15) and "encoding"'
 
 
 def test_label_upload_over_its_limit_is_413(strict):
