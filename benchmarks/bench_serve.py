@@ -196,16 +196,37 @@ def write_bodies(path: Path, texts: list[str], per_request: int, count: int) -> 
     return path
 
 
+def cpu_seconds(proc: subprocess.Popen) -> float:
+    """CPU time (user + system) used so far by the service's processes: what a request costs, however busy the machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.getpgid(int(pid)) != proc.pid:
+                continue
+            with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+        except (OSError, ProcessLookupError, IndexError):
+            continue
+    return total / tick
+
+
 def load_average() -> float:
     """The 1-minute load average (the machine is shared: every step says how busy it was)."""
     return os.getloadavg()[0]
 
 
-def step(url: str, bodies: Path, script: Path, connections: int, limit: int, seconds: float, pause_ms: int = 0) -> dict[str, Any]:
-    """One wrk run with the load average before and after it."""
-    before = load_average()
+def step(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, connections: int, limit: int, seconds: float,
+         pause_ms: int = 0) -> dict[str, Any]:
+    """One wrk run, with the load average before and after it and the service's CPU milliseconds per answer."""
+    proc, url = service
+    before, cpu = load_average(), cpu_seconds(proc)
     result = wrk(url, bodies, script, connections, limit, seconds, pause_ms)
-    return {**result, "load_before": before, "load_after": load_average()}
+    cpu_ms = (cpu_seconds(proc) - cpu) * 1000 / max(1, result["requests"])
+    return {**result, "cpu_ms_per_request": cpu_ms, "load_before": before, "load_after": load_average()}
 
 
 def main() -> None:
@@ -244,23 +265,23 @@ def main() -> None:
                 wrk(services[kind][1], bodies, script, 4, 400 if shape == "1 text" else 100, 3)  # warm-up
             for c in levels:
                 for kind in kinds:
-                    r = step(services[kind][1], bodies, script, c, limits[shape], seconds)
+                    r = step(services[kind], bodies, script, c, limits[shape], seconds)
                     results["steps"].append({"service": kind, "shape": shape, "connections": c, **r})
                     top[f"{kind} {shape}"] = max(top.get(f"{kind} {shape}", 0.0), r["rps"])
                     print(f"  {kind:<5} {shape:<9} c={c:<3} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:8.2f} ms"
-                          f"  errors {r['socket_errors'] + r['non_2xx']}  load {r['load_before']:.1f}", flush=True)
+                          f"  cpu {r['cpu_ms_per_request']:6.2f} ms/req  errors {r['socket_errors'] + r['non_2xx']}  load {r['load_before']:.1f}", flush=True)
         if "ours" in services:
             rate = top["ours 1 text"] / 2
             results["half_load"] = {}
             for kind in kinds:  # naive at our half rate too: how the machine's noise alone shows in a p99
-                half = paced(services[kind][1], shapes["1 text"], script, rate, 10 if not args.quick else 3)
+                half = paced(services[kind], shapes["1 text"], script, rate, 10 if not args.quick else 3)
                 results["half_load"][kind] = half
                 print(f"  {kind:<5} 1 text at half our top single-text rate ({rate:.0f} req/s asked, {half['rps']:.0f} done): "
                       f"p50 {half['p50_ms']:.2f} ms  p99 {half['p99_ms']:.2f} ms" + (" (goal < 25)" if kind == "ours" else "")
-                      + f"  load {half['load_before']:.1f}", flush=True)
+                      + f"  cpu {half['cpu_ms_per_request']:.2f} ms/req  load {half['load_before']:.1f}", flush=True)
             if args.soak:
                 soak_bodies = write_bodies(work / "soak.jsonl", texts, 1, len(texts))
-                results["soak"] = soak(services["ours"][0], services["ours"][1], soak_bodies, script, rate, args.soak)
+                results["soak"] = soak(services["ours"], soak_bodies, script, rate, args.soak)
     finally:
         for proc, _ in services.values():
             stop(proc)
@@ -273,16 +294,17 @@ def main() -> None:
     (OUT / "bench_serve.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
-CONNECTIONS_PACED = 8
+#: Connections of a paced run: enough that the time an answer takes barely lowers the rate.
+CONNECTIONS_PACED = 32
 
 
-def paced(url: str, bodies: Path, script: Path, rate: float, seconds: float) -> dict[str, Any]:
-    """About ``rate`` requests a second: each of 8 connections waits between requests (wrk's ``delay``)."""
+def paced(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, rate: float, seconds: float) -> dict[str, Any]:
+    """About ``rate`` requests a second: each of 32 connections waits between requests (wrk's ``delay``)."""
     pause = max(0, int(CONNECTIONS_PACED * 1000 / rate))
-    return step(url, bodies, script, CONNECTIONS_PACED, int(rate * seconds * 2), seconds, pause)
+    return step(service, bodies, script, CONNECTIONS_PACED, int(rate * seconds * 2), seconds, pause)
 
 
-def soak(proc: subprocess.Popen, url: str, bodies: Path, script: Path, rate: float, seconds: float) -> dict[str, Any]:
+def soak(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, rate: float, seconds: float) -> dict[str, Any]:
     """Hold ``rate`` for ``seconds`` in 10-second runs; every process's RSS after each, errors summed.
 
     Reported: the mean total RSS (supervisor and workers) of the samples in the first and in the
@@ -290,9 +312,10 @@ def soak(proc: subprocess.Popen, url: str, bodies: Path, script: Path, rate: flo
     """
     samples: list[dict[str, Any]] = []
     errors = requests = 0
+    proc = service[0]
     started = time.monotonic()
     while time.monotonic() - started < seconds:
-        r = paced(url, bodies, script, rate, 10)
+        r = paced(service, bodies, script, rate, 10)
         errors += r["socket_errors"] + r["non_2xx"]
         requests += r["requests"]
         sizes = rss_mb(proc)
