@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import sys
 import time
@@ -66,6 +67,29 @@ def exit_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminated)
+
+
+def complete_writes() -> None:
+    """Make every write to stdout and stderr complete, or an ``OSError`` (reported as exit 1).
+
+    With ``PYTHONUNBUFFERED=1`` (or ``python -u``) the text streams sit on the raw file,
+    and a text stream ignores how many bytes a raw write took: on a nearly full disk
+    ``write(1, ..., 7947) = 3988`` silently drops the rest. A buffered writer retries a
+    short write until every byte is out or the system says why not (``ENOSPC``,
+    ``EFBIG``), so the raw file is put back under one, flushed at each line to stay as
+    prompt as unbuffered output.
+
+    Example:
+        >>> complete_writes()  # under pytest, stdout is already buffered: nothing changes
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        raw = getattr(stream, "buffer", None)
+        if isinstance(stream, io.TextIOWrapper) and isinstance(raw, io.RawIOBase):
+            stream.flush()
+            setattr(sys, name, io.TextIOWrapper(
+                io.BufferedWriter(raw), encoding=stream.encoding, errors=stream.errors, line_buffering=True,
+            ))
 
 
 def _silence_stdout() -> None:

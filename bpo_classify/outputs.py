@@ -293,7 +293,9 @@ def open_sink(
     """The sink for ``output``: CSV on ``stdout`` (default ``sys.stdout``) for ``None`` or ``-``, else the
     format its name asks for, written atomically (nothing under the name until the block succeeds)."""
     if output is None or str(output) == "-":
-        yield CsvSink(stdout or sys.stdout, header, delimiter)
+        out = stdout or sys.stdout
+        yield CsvSink(out, header, delimiter)
+        out.flush()  # a full disk fails the run here, before any summary says it succeeded
         return
     kind = SINKS[sink_format(str(output))]
     with atomic_output(Path(output), binary=kind.binary) as handle:

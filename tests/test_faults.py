@@ -116,3 +116,45 @@ def test_a_missing_column_among_very_many_is_named_in_one_short_line(runner, tmp
     path.write_text(",".join(f"c{i}" for i in range(100_000)) + "\n" + ",".join("x" * 100_000) + "\n")
     output = one_line_error(runner.invoke(cli, ["label", str(path), "--text-column", "duty"]), 1)
     assert len(output) < 1_000 and "... and 99,980 more" in output
+
+
+# -- class 1: every write to stdout complete, or exit 1 -------------------------------------
+def _limit_file_size(limit: int):
+    """A child's ``preexec_fn``: files it writes may not grow past ``limit`` bytes (a full disk
+    that any user can make: the write that crosses it is short, the next one fails with EFBIG)."""
+    import resource
+
+    def limit_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_size
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+@pytest.mark.parametrize("command", [["label", "SAMPLE"], ["predict", "--format", "csv", "-"]])
+def test_a_short_write_to_stdout_is_retried_and_a_full_disk_fails(tmp_path, unbuffered, command):
+    """stdout on a file that may hold only 4,096 bytes: never exit 0 with the output cut short."""
+    sample = Path(__file__).resolve().parent.parent / "datasets" / "sample_job_duties.csv"
+    args = [str(sample) if a == "SAMPLE" else a for a in command]
+    texts = "".join(f"process invoices for vendor {i}\n" for i in range(300))
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    out = tmp_path / "out.csv"
+    with open(out, "wb") as stdout:
+        done = subprocess.run([sys.executable, "-m", "bpo_classify", *args], cwd=tmp_path, stdout=stdout, stderr=subprocess.PIPE,
+                              input=texts.encode(), env=env, preexec_fn=_limit_file_size(4096), timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.decode() == "Error: cannot write to standard output: File too large\n"
+    assert out.stat().st_size == 4096  # every byte up to the limit was written: the short write was retried
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_output_that_fits_is_complete_with_unbuffered_streams(tmp_path, unbuffered):
+    """The retrying writer changes nothing when the disk has room: the same bytes either way."""
+    sample = Path(__file__).resolve().parent.parent / "datasets" / "sample_job_duties.csv"
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    done = subprocess.run([sys.executable, "-m", "bpo_classify", "label", str(sample), "-q"], cwd=tmp_path,
+                          capture_output=True, env=env, timeout=120)
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert done.stdout.count(b"\n") == 51 and done.stdout.startswith(b"posting_id,role,")
