@@ -17,7 +17,7 @@ import click
 from . import __version__, reporting
 from .atomic import require_directory
 from .cli_support import (
-    CONTEXT, Cli, capped_jobs, exit_on_sigterm, format_option, labelled_data_options, model_option, progress_bar, threshold_option,
+    CONTEXT, Cli, capped_jobs, complete_writes, end_if_stopped, exit_on_signals, format_option, labelled_data_options, model_option, progress_bar, threshold_option,
     top_functions_option, utf8_arguments,
 )
 from .extras import PLOTS
@@ -334,5 +334,10 @@ cli.add_command(serve)
 
 def main() -> None:
     """Console-script entry point."""
-    exit_on_sigterm()
-    cli(prog_name="bpo-classify")
+    complete_writes()
+    exit_on_signals()
+    try:
+        cli(prog_name="bpo-classify")
+    except SystemExit as done:
+        end_if_stopped(done.code)
+        raise

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import multiprocessing
 import operator
@@ -385,12 +386,50 @@ def labelled_stream(
 _WORKER: tuple[Model, float | None, int] | None = None
 
 
-def _start_worker(model: Model, threshold: float | None, top_functions: int = 1) -> None:
-    # Ctrl-C is for the main process, which stops the pool; a worker just finishes its batch.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def _start_worker(model: Model, threshold: float | None, top_functions: int = 1, parent: int | None = None) -> None:
+    # Ctrl-C and Ctrl-\ reach the whole process group: they are for the main process, which
+    # stops the pool. SIGTERM and SIGHUP end a worker (the handlers inherited by fork, which
+    # print the main process's message, are put back to the default).
+    for name, action in (("SIGINT", signal.SIG_IGN), ("SIGQUIT", signal.SIG_IGN), ("SIGTERM", signal.SIG_DFL), ("SIGHUP", signal.SIG_DFL)):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), action)
+    die_with_parent(os.getppid() if parent is None else parent)
     global _WORKER
     _WORKER = (model, threshold, top_functions)
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process when the process ``parent`` ends, even by SIGKILL (the out-of-memory killer).
+
+    On Linux the kernel sends SIGKILL (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon
+    thread notices that ``getppid()`` changed. A parent already gone ends it at once.
+    """
+    if not _parent_death_signal():
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+
+def _parent_death_signal() -> bool:
+    """Ask Linux for SIGKILL when the parent dies; whether that worked."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        return libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int, interval: float = 0.5) -> None:
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
 
 
 def _score(texts: list[str]) -> list[Cells]:
@@ -420,8 +459,10 @@ def _label_chunks(chunks: Iterator[list[list[str]]], labeller: Labeller, jobs: i
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(
-        jobs, mp_context=_start_method(), initializer=_start_worker, initargs=(labeller.model, labeller.threshold, labeller.top_functions)
+        jobs, mp_context=_start_method(), initializer=_start_worker,
+        initargs=(labeller.model, labeller.threshold, labeller.top_functions, os.getpid()),
     )
+    finished = False
     try:
         pending: collections.deque[Any] = collections.deque()
 
@@ -441,10 +482,22 @@ def _label_chunks(chunks: Iterator[list[list[str]]], labeller: Labeller, jobs: i
                 yield finish()
         while pending:
             yield finish()
+        finished = True
     except BrokenProcessPool:
         raise WorkerError("a labelling worker process stopped unexpectedly (out of memory?); try --jobs 1") from None
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if not finished:
+            # Interrupted or failed: the results are not wanted, so the workers are killed
+            # rather than waited for (a signal then ends the run at once).
+            _kill_workers(pool)
+        pool.shutdown(wait=finished, cancel_futures=True)
+
+
+def _kill_workers(pool: Any) -> None:
+    """SIGKILL the pool's worker processes (``_processes``: the executor keeps no public list)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.kill()
 
 
 def _start_method() -> Any:

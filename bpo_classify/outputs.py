@@ -312,7 +312,9 @@ def open_sink(
     format its name asks for, written atomically (nothing under the name until the block succeeds).
     ``columns`` are the added columns ending ``header`` (see :func:`added_columns`)."""
     if output is None or str(output) == "-":
-        yield CsvSink(stdout or sys.stdout, header, delimiter, columns)
+        out = stdout or sys.stdout
+        yield CsvSink(out, header, delimiter, columns)
+        out.flush()  # a full disk fails the run here, before any summary says it succeeded
         return
     kind = SINKS[sink_format(str(output))]
     with atomic_output(Path(output), binary=kind.binary) as handle:
