@@ -46,7 +46,7 @@ goldens: install-dev  ## rewrite tests/golden/*/expected.* and the README exampl
 	$(BIN)/python -m tests.golden.regenerate
 	$(BIN)/python -m tests.test_readme
 
-fuzz: install-dev  ## property-based tests (tests/test_properties.py): 10,000 examples per predict property
+fuzz: install-dev  ## property-based tests (tests/test_properties.py, tests/test_model_fuzz.py): 10,000 examples per predict property and per model-file mutation
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m fuzz --hypothesis-show-statistics
 
 model: install  ## rebuild the shipped default model from the corpus (deterministic)

@@ -108,7 +108,7 @@ def check_header(header: Any) -> None:
     _kind(header, dict, "the header")
     unknown = sorted(set(header) - _TOP_KEYS)
     if unknown:
-        raise SchemaError(f"unknown header entries: {', '.join(map(str, unknown))[:200]}")
+        raise SchemaError(f"unknown header entries: {', '.join(map(repr, unknown))[:200]}")
     for key in ("blocks", "calibration", "function_classes"):
         if key not in header:
             raise SchemaError(f"the header has no {key!r}")

@@ -416,7 +416,7 @@ def _header_change(header: dict, change: str) -> None:
     ("blocks=\"word\"", "blocks is a str, not a list"),
     ("function_classes=[\"payroll\", \"payroll\"]", "function_classes must be distinct"),
     ("function_classes=[\"astrology\", \"payroll\"]", "function_classes must be distinct function labels of the policy"),
-    ("surprise={}", "unknown header entries: surprise"),
+    ("surprise={}", "unknown header entries: 'surprise'"),
     ("encoder={\"dim\": 10000000000}", "encoder.dim is 10000000000"),
     ("format_version=0", "format version 0"),
 ])
