@@ -50,7 +50,7 @@ screenshots: install-dev  ## the README's screenshots (docs/*.png) in headless C
 	$(BIN)/python docs/screenshot_review.py
 	$(BIN)/python docs/screenshot_report.py
 
-fuzz: install-dev  ## property-based tests (tests/test_properties.py): 10,000 examples per predict property
+fuzz: install-dev  ## property-based tests (tests/test_properties.py, tests/test_model_fuzz.py): 10,000 examples per predict property and per model-file mutation
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m fuzz --hypothesis-show-statistics
 
 model: install  ## rebuild the shipped default model from the corpus (deterministic)

@@ -33,7 +33,8 @@ import numpy as np
 
 from .errors import ModelFileError
 from .features import TfidfBlock, tokens
-from .modelfile import SEMANTIC_FORMAT_VERSION, dumps, loads, read_model_file, write_model_file
+from .modelfile import SEMANTIC_FORMAT_VERSION, dumps, invalid, loads, read_model_file, write_model_file
+from .modelschema import expected_arrays
 from .policy import BACK, FRONT, FUNCTION_OFFICE
 from .scoring import LinearScorer
 
@@ -447,8 +448,10 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # Same formula as scipy.special.expit, without importing SciPy.
-    return 1.0 / (1.0 + np.exp(-x))
+    # Same formula as scipy.special.expit, without importing SciPy; exp(-x) overflowing to inf
+    # for a very negative x gives exactly 0.0, the right limit, so the warning is not wanted.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def _opt(value: float) -> float | None:
@@ -472,7 +475,7 @@ def load_model(path: Path | str | None = None) -> Model:
     if path is not None and str(path) == SEMANTIC_NAME and not Path(path).exists():
         path = Path(str(resources.files("bpo_classify") / "data" / f"{SEMANTIC_NAME}_model.bpoc"))
     path = default_model_path() if path is None else Path(path)
-    return _from_file_parts(*read_model_file(path), str(path))
+    return _from_file_parts(*read_model_file(path, expected_arrays), str(path))
 
 
 def model_to_bytes(model: Model) -> bytes:
@@ -487,7 +490,7 @@ def model_to_bytes(model: Model) -> bytes:
 
 def model_from_bytes(data: bytes, source: str = "model bytes") -> Model:
     """The model in the bytes of a model file (checked as :func:`load_model` checks a file)."""
-    return _from_file_parts(*loads(data, source), source)
+    return _from_file_parts(*loads(data, source, expected_arrays), source)
 
 
 def _file_parts(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -538,6 +541,8 @@ def _from_file_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], sour
                 raise ValueError("vocabulary does not match its header")
             head_words = int(spec["head_words"]) if spec["analyzer"] == "head" else 0
             vocabulary = dict(zip(terms, range(len(terms))))
+            if len(vocabulary) != len(terms):
+                raise ValueError(f"block {i} lists a term twice")
             blocks.append(
                 TfidfBlock(spec["analyzer"], tuple(spec["ngram_range"]), vocabulary, arrays[f"idf_{i}"], offset, head_words)
             )
@@ -572,7 +577,7 @@ def _from_file_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], sour
         if not set(model.function_classes) <= set(FUNCTION_OFFICE):
             raise ValueError("unknown function labels")
     except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"model file is corrupt ({exc}): {source}") from None
+        raise invalid(source, str(exc)) from None
     if encoder is not None:
         from .semantic import as_semantic  # only for a semantic model: the default path imports nothing new
 
