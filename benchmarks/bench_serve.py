@@ -158,15 +158,23 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def group_pids(proc: subprocess.Popen) -> list[int]:
+    """The pids of the service's process group (the supervisor and its workers), as /proc lists them now."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and os.getpgid(int(pid)) == proc.pid:
+                pids.append(int(pid))
+        except (OSError, ProcessLookupError):
+            continue
+    return pids
+
+
 def rss_mb(proc: subprocess.Popen) -> dict[int, float]:
     """Resident memory of each process of the service's process group (the supervisor and its workers), in MB."""
     sizes: dict[int, float] = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid in group_pids(proc):
         try:
-            if os.getpgid(int(pid)) != proc.pid:
-                continue
             for line in open(f"/proc/{pid}/status", encoding="utf-8"):
                 if line.startswith("VmRSS:"):
                     sizes[int(pid)] = int(line.split()[1]) / 1024
@@ -200,12 +208,8 @@ def cpu_seconds(proc: subprocess.Popen) -> float:
     """CPU time (user + system) used so far by the service's processes: what a request costs, however busy the machine."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for pid in group_pids(proc):
         try:
-            if os.getpgid(int(pid)) != proc.pid:
-                continue
             with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
