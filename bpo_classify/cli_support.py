@@ -96,6 +96,12 @@ threshold_option = click.option(
 )
 
 
+top_functions_option = click.option(
+    "--top-functions", type=click.IntRange(1, 15), default=1, show_default=True, metavar="K",
+    help="Also show the next K-1 functions of the office shown (function_2, function_2_confidence, ...), on the scale of function_confidence.",
+)
+
+
 def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--format`` (passed as ``fmt``) with these choices, the first the default."""
     return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True, help="Output format.")

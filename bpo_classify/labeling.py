@@ -31,7 +31,9 @@ from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import InputFileError, MissingColumnError, OutputFileError, WorkerError
 from .model import Model, load_model
-from .outputs import ADDED_COLUMNS, SINKS, Cells, Counts, LabelSummary, added_names, cells, open_sink, sink_format, too_long_row
+from .outputs import (
+    ADDED_COLUMNS, SINKS, Cells, Counts, LabelSummary, added_columns, added_names, cells, open_sink, sink_format, too_long_row,
+)
 from .tables import TableReader, name_list
 
 __all__ = [
@@ -59,7 +61,8 @@ class LabelOptions:
     ``model`` is a loaded :class:`~bpo_classify.model.Model`, a model file, or ``None``
     for the shipped model; ``text_column`` ``None`` picks the only plausible column;
     ``prefix`` goes before each added column's name; ``threshold`` ``None`` is the
-    model's own.
+    model's own; ``top_functions`` K > 1 adds the runner-up functions ``function_2`` ...
+    ``function_K`` with their confidences (see :func:`~bpo_classify.outputs.added_columns`).
     """
 
     model: Model | str | Path | None = None
@@ -67,6 +70,7 @@ class LabelOptions:
     prefix: str = ""
     threshold: float | None = None
     encoding: str = "utf-8"
+    top_functions: int = 1
 
     def loaded_model(self) -> Model:
         """The model, loaded if it is a file."""
@@ -99,12 +103,12 @@ def choose_text_column(header: Sequence[str], requested: str | None = None, sour
     raise MissingColumnError(f"{why}; columns: {name_list(header)}; name one with --text-column")
 
 
-def format_labels(model: Model, texts: Sequence[str | None], threshold: float | None) -> list[Cells]:
-    """The added cells of each text, as CSV writes them (see :data:`~bpo_classify.outputs.COLUMNS`).
+def format_labels(model: Model, texts: Sequence[str | None], threshold: float | None, top_functions: int = 1) -> list[Cells]:
+    """The added cells of each text, as CSV writes them (see :func:`~bpo_classify.outputs.added_columns`).
 
     A text's cells do not depend on the batch it comes in.
     """
-    return cells(model.predict_columns(texts, threshold))
+    return cells(model.predict_columns(texts, threshold, top_functions))
 
 
 class Labeller:
@@ -123,10 +127,13 @@ class Labeller:
         2
     """
 
-    def __init__(self, model: Model, text_index: int, threshold: float | None = None, cache_size: int | None = None):
+    def __init__(
+        self, model: Model, text_index: int, threshold: float | None = None, cache_size: int | None = None, top_functions: int = 1
+    ):
         self.model = model
         self.text_index = text_index
         self.threshold = threshold
+        self.top_functions = top_functions
         self.cache_size = CACHE_SIZE if cache_size is None else cache_size
         self.fresh: dict[str, Cells] = {}
         self.older: dict[str, Cells] = {}
@@ -150,7 +157,7 @@ class Labeller:
 
     def score(self, texts: list[str]) -> dict[str, Cells]:
         """The cells of distinct ``texts``, computed here."""
-        return score_texts(self.model, texts, self.threshold)
+        return score_texts(self.model, texts, self.threshold, self.top_functions)
 
     def labels(self, texts: Sequence[str]) -> list[Cells]:
         """The added cells of each text."""
@@ -170,9 +177,9 @@ class Labeller:
         return LabelledChunk(rows, labels, Counts.of_cells(labels))
 
 
-def score_texts(model: Model, texts: list[str], threshold: float | None) -> dict[str, Cells]:
+def score_texts(model: Model, texts: list[str], threshold: float | None, top_functions: int = 1) -> dict[str, Cells]:
     """``{text: cells}`` for distinct ``texts`` (confidence strings interned, cells as tuples)."""
-    return dict(zip(texts, format_labels(model, texts, threshold))) if texts else {}
+    return dict(zip(texts, format_labels(model, texts, threshold, top_functions))) if texts else {}
 
 
 @dataclass
@@ -217,11 +224,11 @@ def _fit(row: list[str], width: int, number: int, summary: LabelSummary) -> list
 
 def label_rows(
     model: Model, rows: Iterable[list[str]], text_index: int, width: int, *, threshold: float | None = None,
-    chunk_size: int = DEFAULT_CHUNK, summary: LabelSummary | None = None, first_row: int = 1,
+    chunk_size: int = DEFAULT_CHUNK, summary: LabelSummary | None = None, first_row: int = 1, top_functions: int = 1,
 ) -> Iterator[list[str]]:
     """Yield each input row (padded to ``width`` fields) with its added cells appended, in order."""
     summary = summary if summary is not None else LabelSummary()
-    labeller = Labeller(model, text_index, threshold)
+    labeller = Labeller(model, text_index, threshold, top_functions=top_functions)
     for chunk in chunked_rows(rows, width, chunk_size, summary, first_row):
         labels = labeller.labels([row[text_index] for row in chunk])
         summary.add(Counts.of_cells(labels))
@@ -250,12 +257,14 @@ def label_csv(
     stdout: IO[str] | None = None,
     jobs: int | None = 1,
     progress: Callable[[int, int, int | None], None] | None = None,
+    top_functions: int = 1,
 ) -> LabelSummary:
     """Label every row of ``input`` (``-`` for stdin) and write ``output`` (``None`` or ``-``: stdout).
 
     The output keeps the input's rows, order and columns and adds ``office``,
-    ``office_confidence``, ``function``, ``function_confidence`` and ``needs_review``
-    (each preceded by ``prefix``). It is CSV with the input's delimiter, or Parquet when
+    ``office_confidence``, ``function``, ``function_confidence``, ``needs_review`` and
+    ``review_reason``, and with ``top_functions`` K > 1 ``function_2``,
+    ``function_2_confidence``, ... ``function_K_confidence`` (each preceded by ``prefix``). It is CSV with the input's delimiter, or Parquet when
     ``output`` ends in ``.parquet`` (needs pyarrow: ``pip install 'bpo-classify[parquet]'``).
     Raises a :class:`~bpo_classify.errors.BpoClassifyError` subclass for bad input; in
     that case, as when interrupted, no output file is left behind.
@@ -268,7 +277,7 @@ def label_csv(
     any code that starts processes must (where processes are spawned, the script is
     imported again by each).
     """
-    options = LabelOptions(model, text_column, prefix, threshold, encoding)
+    options = LabelOptions(model, text_column, prefix, threshold, encoding, top_functions)
     return label_file(input, output, options, chunk_size=chunk_size, stdout=stdout, jobs=jobs, progress=progress)
 
 
@@ -295,10 +304,10 @@ def label_file(
     with TableReader(input, options.encoding) as table:
         text_index = choose_text_column(table.header, options.text_column, str(input))
         summary.text_column = table.header[text_index]
-        header = table.header + added_names(table.header, options.prefix)
+        header = table.header + added_names(table.header, options.prefix, options.top_functions)
         chunks = chunked_rows(table, len(table.header), chunk_size, summary)
-        labeller = Labeller(model, text_index, options.threshold)
-        with open_sink(output, header, table.delimiter, stdout) as sink:
+        labeller = Labeller(model, text_index, options.threshold, top_functions=options.top_functions)
+        with open_sink(output, header, table.delimiter, stdout, added_columns(options.top_functions)) as sink:
             for done in _label_chunks(chunks, labeller, jobs):
                 sink.write(done.rows, done.labels)
                 summary.add(done.counts)
@@ -345,7 +354,7 @@ def labelled_stream(
     checked = LabelSummary(output="<stream>")
     with TableReader(input, options.encoding, name=source) as table:
         text_index = choose_text_column(table.header, options.text_column, source)
-        header = table.header + added_names(table.header, options.prefix)
+        header = table.header + added_names(table.header, options.prefix, options.top_functions)
         for chunk in chunked_rows(table, len(table.header), chunk_size, checked):
             checked.rows += len(chunk)
         delimiter = table.delimiter
@@ -354,8 +363,9 @@ def labelled_stream(
 
     def chunks() -> Iterator[str]:
         out = io.StringIO()
-        with TableReader(input, options.encoding, name=source) as table, open_sink(None, header, delimiter, out) as sink:
-            labeller = Labeller(model, text_index, options.threshold)
+        columns = added_columns(options.top_functions)
+        with TableReader(input, options.encoding, name=source) as table, open_sink(None, header, delimiter, out, columns) as sink:
+            labeller = Labeller(model, text_index, options.threshold, top_functions=options.top_functions)
             yield out.getvalue()
             counts = Counts()
             for chunk in chunked_rows(table, len(table.header), chunk_size, LabelSummary()):
@@ -372,21 +382,22 @@ def labelled_stream(
 
 
 # -- parallel labelling -----------------------------------------------------------------------
-_WORKER: tuple[Model, float | None] | None = None
+_WORKER: tuple[Model, float | None, int] | None = None
 
 
-def _start_worker(model: Model, threshold: float | None) -> None:
+def _start_worker(model: Model, threshold: float | None, top_functions: int = 1) -> None:
     # Ctrl-C is for the main process, which stops the pool; a worker just finishes its batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     global _WORKER
-    _WORKER = (model, threshold)
+    _WORKER = (model, threshold, top_functions)
 
 
 def _score(texts: list[str]) -> list[Cells]:
     # Only the cells travel back: the main process still has the texts it sent.
     assert _WORKER is not None
-    return format_labels(_WORKER[0], texts, _WORKER[1])
+    model, threshold, top_functions = _WORKER
+    return format_labels(model, texts, threshold, top_functions)
 
 
 def _label_chunks(chunks: Iterator[list[list[str]]], labeller: Labeller, jobs: int) -> Iterator[LabelledChunk]:
@@ -409,7 +420,7 @@ def _label_chunks(chunks: Iterator[list[list[str]]], labeller: Labeller, jobs: i
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(
-        jobs, mp_context=_start_method(), initializer=_start_worker, initargs=(labeller.model, labeller.threshold)
+        jobs, mp_context=_start_method(), initializer=_start_worker, initargs=(labeller.model, labeller.threshold, labeller.top_functions)
     )
     try:
         pending: collections.deque[Any] = collections.deque()

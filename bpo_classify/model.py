@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
@@ -70,14 +70,19 @@ class Prediction:
     function_confidence: float | None
     needs_review: bool
     review_reason: str | None = None
-    #: With ``top_functions`` K > 1: the next K - 1 functions and their probabilities, likeliest first.
+    #: With ``top_functions`` K > 1: the next K - 1 functions of the office shown and their probabilities (on
+    #: the scale of ``function_confidence``, never above it), likeliest first; fewer when the office has fewer.
     runners_up: tuple[tuple[str, float], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as JSON-ready values (runners-up as ``{"function", "confidence"}`` objects)."""
-        d = asdict(self)
-        d["runners_up"] = [{"function": f, "confidence": c} for f, c in self.runners_up]
-        return d
+        # By hand, not dataclasses.asdict (which deep-copies every field): the server calls this per text.
+        return {
+            "text": self.text, "office": self.office, "office_confidence": self.office_confidence,
+            "function": self.function, "function_confidence": self.function_confidence,
+            "needs_review": self.needs_review, "review_reason": self.review_reason,
+            "runners_up": [{"function": f, "confidence": c} for f, c in self.runners_up],
+        }
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,11 @@ class Predictions:
     runners_up: list[tuple[list[str | None], np.ndarray]] = field(default_factory=list)
 
     @classmethod
-    def of(cls, predictions: Sequence[Prediction]) -> "Predictions":
-        """The same answers column-wise (``None`` confidences as NaN)."""
+    def of(cls, predictions: Sequence[Prediction], top_functions: int | None = None) -> "Predictions":
+        """The same answers column-wise (``None`` confidences as NaN), with ``top_functions`` - 1
+        runner-up ranks (default: as many as the longest ``runners_up``)."""
+        ranks = max((len(p.runners_up) for p in predictions), default=0) if top_functions is None else max(top_functions - 1, 0)
+
         def number(values: list[float | None]) -> np.ndarray:
             return np.array([np.nan if v is None else v for v in values], dtype=float)
 
@@ -106,7 +114,7 @@ class Predictions:
             [p.review_reason for p in predictions],
             [([p.runners_up[k][0] if len(p.runners_up) > k else None for p in predictions],
               number([p.runners_up[k][1] if len(p.runners_up) > k else None for p in predictions]))
-             for k in range(max((len(p.runners_up) for p in predictions), default=0))],
+             for k in range(ranks)],
         )
 
 
@@ -266,7 +274,8 @@ class Model:
         ``None`` and float NaN (a blank pandas cell) count as missing; any other
         non-string item is a ``TypeError``. Any ``str`` is accepted, lone surrogates and
         NUL included: characters the model has never seen simply add no features.
-        ``top_functions`` K > 1 also fills ``runners_up`` with the next K - 1 functions.
+        ``top_functions`` K > 1 also fills ``runners_up`` with the next K - 1 functions of the office
+        shown, likeliest first (``None`` and NaN past the office's last function).
         """
         _check_batch(texts)
         threshold = self.threshold if threshold is None else threshold
@@ -299,7 +308,7 @@ class Model:
             names = self.function_classes
             # Per distinct text first (plain lists, no NumPy scalars), then spread to the rows.
             offices = [FRONT if f else BACK for f in is_front.tolist()]
-            ranked_names = [[names[j] for j in column] for column in ranked.T.tolist()]
+            ranked_names = [[names[j] if j >= 0 else None for j in column] for column in ranked.T.tolist()]  # -1: no runner-up
             back_list = back.tolist()
             for i, k in zip(present, back_list):
                 office[i] = offices[k]
@@ -318,22 +327,21 @@ class Model:
     def _ranked_functions(
         self, scores: np.ndarray, is_front: np.ndarray, front: np.ndarray, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` likeliest functions of each text (indices), and their joint probabilities.
+        """The ``k`` likeliest functions of the office shown (indices, -1 past the office's last), and their
+        joint probabilities (NaN past the last).
 
-        One scale for every function: P(office) x P(function | office), where each office's
-        functions share that office's probability, so the fifteen add up to 1. The functions
-        of the office shown come first (the first is the one shown), then the other office's:
-        the answer never pairs an office with a function the policy gives the other.
+        One scale for every function: :func:`joint_function_probability`, P(office) x P(function |
+        office). Only the office shown's functions are ranked, so the answer never pairs an office
+        with a function the policy gives the other, and no runner-up is likelier than the function
+        shown (the other office's functions share 1 - P(office) between them).
         """
-        fprob = _softmax(scores[:, self._column("function") :])
+        joint = joint_function_probability(_softmax(scores[:, self._column("function") :]), self.function_classes, front)
         in_front = np.array([FUNCTION_OFFICE[c] == FRONT for c in self.function_classes])
-        front_total = np.maximum((fprob * in_front).sum(axis=1, keepdims=True), 1e-300)
-        back_total = np.maximum((fprob * ~in_front).sum(axis=1, keepdims=True), 1e-300)
-        joint = np.where(in_front, fprob / front_total * front[:, None], fprob / back_total * (1.0 - front)[:, None])
-        # Sort by (belongs to the office shown, joint probability), both descending.
         shown = in_front[None, :] == is_front[:, None]
-        order = np.lexsort((-joint, ~shown), axis=1)[:, :k] if k > 1 else np.argmax(np.where(shown, joint, -1.0), axis=1)[:, None]
-        return order, np.take_along_axis(joint, order, axis=1)
+        ranked = np.where(shown, joint, -1.0)
+        order = np.argsort(-ranked, axis=1, kind="stable")[:, :k] if k > 1 else np.argmax(ranked, axis=1)[:, None]
+        inside = np.take_along_axis(shown, order, axis=1)
+        return np.where(inside, order, -1), np.where(inside, np.take_along_axis(joint, order, axis=1), np.nan)
 
     def _review_reasons(
         self, familiar: np.ndarray, scores: np.ndarray, p_office: np.ndarray, threshold: float, settings: dict[str, float]
@@ -388,6 +396,26 @@ def review_reasons(
         "unfamiliar_text" if u else "not_a_task" if t else ("mixed_task" if m else "low_confidence") if low else None
         for u, t, low, m in zip(unfamiliar, not_task, unsure, is_mixed)
     ]
+
+
+def joint_function_probability(function_proba: np.ndarray, classes: Sequence[str], front: np.ndarray) -> np.ndarray:
+    """P(office) x P(function | office) for every function: the one scale of ``function_confidence``
+    and of every runner-up (``predict``, ``label``, ``explain``, the review page).
+
+    ``function_proba`` is the function model's probabilities (rows of texts, columns in
+    ``classes`` order), ``front`` P(front-office) of each text. Each office's functions are
+    renormalised among themselves and share that office's probability, so a row adds up to 1.
+
+    Example:
+        >>> joint_function_probability(np.array([[0.6, 0.3, 0.1]]), ["payroll", "sales", "reception"],
+        ...                            np.array([0.8])).round(3).tolist()
+        [[0.2, 0.6, 0.2]]
+    """
+    in_front = np.array([FUNCTION_OFFICE[c] == FRONT for c in classes])
+    front_total = np.maximum((function_proba * in_front).sum(axis=1, keepdims=True), 1e-300)
+    back_total = np.maximum((function_proba * ~in_front).sum(axis=1, keepdims=True), 1e-300)
+    front = np.asarray(front, dtype=float)[:, None]
+    return np.where(in_front, function_proba / front_total * front, function_proba / back_total * (1.0 - front))
 
 
 def front_office_probability(

@@ -99,19 +99,34 @@ ADDED_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 _OFFICE, _REVIEW = ADDED_COLUMNS.index("office"), ADDED_COLUMNS.index("needs_review")
 
 
+def added_columns(top_functions: int = 1) -> tuple[Column, ...]:
+    """:data:`COLUMNS`, then with ``top_functions`` K > 1 the runners-up: ``function_2``,
+    ``function_2_confidence``, ... ``function_K_confidence`` (empty past the office's last function).
+
+    Example:
+        >>> [c.name for c in added_columns(2)][-3:]
+        ['review_reason', 'function_2', 'function_2_confidence']
+    """
+    def runner_up(rank: int) -> tuple[Column, Column]:
+        return (Column(f"function_{rank + 2}", LABEL, lambda p: _labels(p.runners_up[rank][0])),
+                Column(f"function_{rank + 2}_confidence", PROBABILITY, lambda p: _probabilities(p.runners_up[rank][1])))
+
+    return COLUMNS + tuple(c for rank in range(max(top_functions, 1) - 1) for c in runner_up(rank))
+
+
 def cells(predictions: "Predictions") -> list[Cells]:
-    """The added cells of each prediction of a batch, in :data:`COLUMNS` order."""
-    return list(zip(*(column.fill(predictions) for column in COLUMNS)))
+    """The added cells of each prediction of a batch, in :func:`added_columns` order (runners-up as predicted)."""
+    return list(zip(*(column.fill(predictions) for column in added_columns(1 + len(predictions.runners_up)))))
 
 
-def added_names(header: Sequence[str], prefix: str = "") -> list[str]:
+def added_names(header: Sequence[str], prefix: str = "", top_functions: int = 1) -> list[str]:
     """The added column names after ``prefix``; an error naming ``--prefix`` if one is in ``header`` already.
 
     Example:
         >>> added_names(["duty"], "bpo_")[:2]
         ['bpo_office', 'bpo_office_confidence']
     """
-    names = [prefix + n for n in ADDED_COLUMNS]
+    names = [prefix + c.name for c in added_columns(top_functions)]
     clash = [n for n in names if n in header]
     if clash:
         raise ColumnConflictError(
@@ -181,16 +196,18 @@ def too_long_row(fields: int, width: int, number: int | None = None) -> str:
 class Sink:
     """Where labelled rows go: made with an open file and the header, written one chunk at a time, then closed.
 
-    The header's last ``len(COLUMNS)`` names are the added columns.
+    The header's last ``len(columns)`` names are the added columns (:data:`COLUMNS`, or
+    :func:`added_columns` with runners-up).
     """
 
     #: Whether the file is opened in binary mode.
     binary: ClassVar[bool] = False
 
-    def __init__(self, out: IO[Any], header: Sequence[str], delimiter: str = ","):
+    def __init__(self, out: IO[Any], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS):
         self.out = out
         self.header = list(header)
         self.delimiter = delimiter
+        self.columns = tuple(columns)
 
     @classmethod
     def check(cls) -> None:
@@ -217,8 +234,8 @@ class Sink:
 class CsvSink(Sink):
     """Delimited text with the input's delimiter, ``\\n`` line ends, quoting only where needed."""
 
-    def __init__(self, out: IO[str], header: Sequence[str], delimiter: str = ","):
-        super().__init__(out, header, delimiter)
+    def __init__(self, out: IO[str], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS):
+        super().__init__(out, header, delimiter, columns)
         write_rows(out, [self.header], delimiter)
 
     @classmethod
@@ -240,14 +257,14 @@ class ParquetSink(Sink):
 
     binary = True
 
-    def __init__(self, out: IO[bytes], header: Sequence[str], delimiter: str = ","):
-        super().__init__(out, header, delimiter)
+    def __init__(self, out: IO[bytes], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS):
+        super().__init__(out, header, delimiter, columns)
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         self._pa = pa
-        inputs = len(self.header) - len(COLUMNS)
-        types = [pa.string()] * inputs + [getattr(pa, c.type.parquet)() for c in COLUMNS]
+        inputs = len(self.header) - len(self.columns)
+        types = [pa.string()] * inputs + [getattr(pa, c.type.parquet)() for c in self.columns]
         self.schema = pa.schema(list(zip(self.header, types)))
         self.writer = pq.ParquetWriter(out, self.schema)
 
@@ -263,7 +280,7 @@ class ParquetSink(Sink):
         if not rows:
             return
         inputs = [[v if isinstance(v, str) else str(v) for v in values] for values in zip(*rows)]
-        added = [[column.type.value(v) for v in values] for column, values in zip(COLUMNS, zip(*labels))]
+        added = [[column.type.value(v) for v in values] for column, values in zip(self.columns, zip(*labels))]
         pa = self._pa
         arrays = [pa.array(values, type=kind) for values, kind in zip(inputs + added, self.schema.types)]
         self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
@@ -288,16 +305,18 @@ def sink_format(output: str) -> str:
 
 @contextlib.contextmanager
 def open_sink(
-    output: str | Path | None, header: Sequence[str], delimiter: str = ",", stdout: IO[str] | None = None
+    output: str | Path | None, header: Sequence[str], delimiter: str = ",", stdout: IO[str] | None = None,
+    columns: Sequence[Column] = COLUMNS,
 ) -> Iterator[Sink]:
     """The sink for ``output``: CSV on ``stdout`` (default ``sys.stdout``) for ``None`` or ``-``, else the
-    format its name asks for, written atomically (nothing under the name until the block succeeds)."""
+    format its name asks for, written atomically (nothing under the name until the block succeeds).
+    ``columns`` are the added columns ending ``header`` (see :func:`added_columns`)."""
     if output is None or str(output) == "-":
-        yield CsvSink(stdout or sys.stdout, header, delimiter)
+        yield CsvSink(stdout or sys.stdout, header, delimiter, columns)
         return
     kind = SINKS[sink_format(str(output))]
     with atomic_output(Path(output), binary=kind.binary) as handle:
-        sink = kind(handle, header, delimiter)
+        sink = kind(handle, header, delimiter, columns)
         try:
             yield sink
         finally:

@@ -145,3 +145,24 @@ def test_threads_sharing_a_model(model):
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(shared.function_proba, batches))
     assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+
+def test_word_tables_grow_in_place_batch_after_batch(model):
+    """Batch after batch of new words (as a server sees): the same scores, and the tables are
+    reallocated a logarithmic number of times, not copied whole on every batch."""
+    from bpo_classify.scoring import WordScorer
+
+    texts = [f"{d} site{i} ref{i * 7}x" for i, d in enumerate(DUTIES * 40)]
+    texts[300] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"  # raises a count bound midway
+    plain, scorer, _, _ = _both(model, texts)
+    tables = [b for b in scorer.blocks if isinstance(b, WordScorer)]
+    storages = {id(b.entries) for b in tables}
+    reallocations = 0
+    for i in range(len(texts)):
+        np.testing.assert_allclose(scorer.scores(texts[i:i + 1]), plain[i:i + 1], rtol=0, atol=1e-12)
+        now = {id(b.entries) for b in tables}
+        reallocations += len(now - storages)
+        storages = now
+    assert len(scorer.word_ids) > 2 * len(texts)  # every batch added words
+    assert reallocations <= 12 * len(tables), reallocations
+
