@@ -139,6 +139,47 @@ def read_lines(data: bytes, name: str = "standard input") -> list[str]:
     return lines
 
 
+#: What reading a file can raise below the text layer: a corrupt or truncated ``.gz``
+#: (``EOFError``, ``zlib.error``, ``gzip.BadGzipFile``) or a read error from the device.
+READ_FAULTS = (OSError, EOFError, zlib.error)
+
+
+def reading_error(name: str, exc: BaseException) -> InputFileError:
+    """The one-line error for a file that cannot be read to its end (one of :data:`READ_FAULTS`).
+
+    Both engines use it, so a truncated ``.gz`` reads the same under ``--engine dask``.
+
+    Example:
+        >>> str(reading_error("in.csv.gz", EOFError("Compressed file ended before the end-of-stream marker was reached")))
+        'cannot read in.csv.gz: Compressed file ended before the end-of-stream marker was reached'
+    """
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return InputFileError(f"cannot read {name}: {detail}")
+
+
+def decoding_error(name: str, encoding: str, exc: UnicodeError, where: str = "", at_start: bool = False) -> InputFileError:
+    """The one-line error for bytes that are not ``encoding`` (``where``: e.g. " after data row 12").
+
+    ``at_start``: the error is in the first bytes read, where a UTF-16 byte-order mark is
+    worth naming. Both engines use it, so the messages are the same.
+
+    Example:
+        >>> try:
+        ...     b"caf\\xe9".decode("utf-8")
+        ... except UnicodeDecodeError as exc:
+        ...     print(decoding_error("in.csv", "utf-8", exc, " after data row 3"))
+        in.csv is not valid utf-8 after data row 3 (byte b'\\xe9'); try --encoding latin-1 or cp1252
+    """
+    if not isinstance(exc, UnicodeDecodeError) or not isinstance(exc.object, (bytes, bytearray)):
+        # utf-16/utf-32 without a byte-order mark raise the base class
+        return InputFileError(f"{name} cannot be read as {encoding}: {exc}; try --encoding utf-16-le or utf-16-be")
+    if at_start and exc.start == 0 and exc.object[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        hint = "it starts with a UTF-16 byte-order mark: try --encoding utf-16"
+    else:
+        hint = "try --encoding latin-1 or cp1252"
+    return InputFileError(f"{name} is not valid {encoding}{where} (byte {exc.object[exc.start:exc.start + 1]!r}); {hint}")
+
+
 class TableReader:
     """Rows of a delimited file as lists of strings, with the header and row numbers.
 
@@ -201,17 +242,9 @@ class TableReader:
     def _guard(self, read):  # type: ignore[no-untyped-def]
         try:
             return read()
-        except UnicodeDecodeError as exc:
+        except UnicodeError as exc:
             where = f" after data row {self.line}" if hasattr(self, "line") else ""
-            if not where and exc.start == 0 and exc.object[:2] in (b"\xff\xfe", b"\xfe\xff"):
-                hint = "it starts with a UTF-16 byte-order mark: try --encoding utf-16"
-            else:
-                hint = "try --encoding latin-1 or cp1252"
-            raise InputFileError(
-                f"{self.name} is not valid {self.encoding}{where} (byte {exc.object[exc.start:exc.start + 1]!r}); {hint}"
-            ) from None
-        except UnicodeError as exc:  # utf-16/utf-32 without a byte-order mark raise the base class
-            raise InputFileError(f"{self.name} cannot be read as {self.encoding}: {exc}; try --encoding utf-16-le or utf-16-be") from None
+            raise decoding_error(self.name, self.encoding, exc, where, at_start=not where) from None
         except csv.Error as exc:
             where = f"data row {getattr(self, 'line', 0) + 1}" if hasattr(self, "line") else "the header"
             if "unexpected end of data" in str(exc):
@@ -220,9 +253,7 @@ class TableReader:
                 ) from None
             raise InputFileError(f"{self.name}: malformed CSV in {where}: {exc}; check its quoting") from None
         except (OSError, EOFError, zlib.error) as exc:
-            # A corrupt or truncated .gz, or a read error from the device.
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise InputFileError(f"cannot read {self.name}: {detail}") from None
+            raise reading_error(self.name, exc) from None
 
     def __iter__(self) -> Iterator[list[str]]:
         reader = self._reader

@@ -4,6 +4,7 @@ code, or in the right output, never a traceback and never a lost or replaced fil
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -571,3 +572,55 @@ def test_a_model_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
     done = run("predict", "process invoices", "--model", str(path), cwd=tmp_path, timeout=60)
     assert done.returncode == 1, done.stderr
     assert done.stderr == f"Error: not a valid model file: {path}: it is not a regular file (a pipe, socket or device) (corrupt or altered; rebuild it or fetch a fresh copy)\n"
+
+
+# -- class 15: the Dask engine's errors for a bad .csv.gz are the local engine's ------------------
+def _gzip_faults() -> dict[str, bytes]:
+    import gzip
+
+    rows = "role,duty\n" + "".join(f"Clerk,process invoices batch {i}\n" for i in range(20_000))
+    whole = gzip.compress(rows.encode())
+    flipped = bytearray(whole)
+    for i in range(200, 260):
+        flipped[i] ^= 0x55
+    late = "role,duty\n" + "Clerk,process invoices\n" * 5000 + "Clerk,facturaci\xf3n\n"
+    return {
+        "truncated.csv.gz": whole[: len(whole) // 2],
+        "corrupt.csv.gz": bytes(flipped),
+        "not-gzip.csv.gz": rows[:200].encode(),
+        "latin1-header.csv.gz": gzip.compress("role,duty\nClerk,caf\xe9\n".encode("latin-1")),
+        "latin1-late.csv.gz": gzip.compress(late.encode("latin-1")),
+        "latin1-late.csv": late.encode("latin-1"),
+    }
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler():
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(_gzip_faults()))
+def test_a_bad_compressed_or_encoded_file_reads_the_same_under_dask(runner, tmp_path, monkeypatch, dask_scheduler, name):
+    """Truncated, corrupt or not gzip at all, bytes not in the encoding: under --engine dask the
+    local engine's one line (the file named as given, the fault), exit 1, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    Path(name).write_bytes(_gzip_faults()[name])
+    local = one_line_error(runner.invoke(cli, ["label", name, "--text-column", "duty", "-o", "local.csv"]), 1)
+    dask = one_line_error(runner.invoke(cli, ["label", name, "--text-column", "duty", "--engine", "dask",
+                                              "--scheduler", dask_scheduler, "-o", "parts"]), 1)
+    local_line, dask_line = local.splitlines()[-1], dask.strip().splitlines()[-1]
+    assert "Aborted!" not in dask and name in dask_line, dask
+    if "late" in name:
+        # The local engine decodes a block ahead of parsing, so it names a row up to a block before
+        # the byte; the Dask engine reads the whole file and names the row exactly.
+        assert dask_line == f"Error: {name} is not valid utf-8 after data row 5000 (byte b'\\xf3'); try --encoding latin-1 or cp1252"
+        assert re.sub(r"row \d+", "row N", local_line) == re.sub(r"row \d+", "row N", dask_line)
+    else:
+        assert dask_line == local_line
+    assert sorted(os.listdir(tmp_path)) == [name]
+
