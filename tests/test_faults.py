@@ -624,3 +624,56 @@ def test_a_bad_compressed_or_encoded_file_reads_the_same_under_dask(runner, tmp_
         assert dask_line == local_line
     assert sorted(os.listdir(tmp_path)) == [name]
 
+
+# -- class 16: memory follows the cap on characters per text, and distinct training texts -------------
+def test_a_text_longer_than_the_cap_is_cut_before_featurising_and_flagged(model, runner, monkeypatch):
+    """Only the first MAX_TEXT_CHARS characters reach the scorer; the row is labelled and flagged `truncated`."""
+    from bpo_classify import scoring
+    from bpo_classify.model import MAX_TEXT_CHARS
+
+    seen: list[int] = []
+    original = scoring.LinearScorer.scores_and_familiar
+    monkeypatch.setattr(scoring.LinearScorer, "scores_and_familiar",
+                        lambda self, texts: seen.extend(map(len, texts)) or original(self, texts))
+    long = "reconcile the vendor invoices and post them to the ledger " * 400  # 23,600 characters
+    cols = model.predict_columns([long, "answer inbound customer calls", long[:MAX_TEXT_CHARS], ""])
+    assert max(seen) == MAX_TEXT_CHARS
+    assert cols.office[:3] == ["back-office", "front-office", "back-office"]
+    assert cols.review_reason[0] == "truncated" and cols.needs_review[0]
+    assert cols.review_reason[2] != "truncated" and cols.review_reason[3] == "empty"
+    assert cols.office_confidence[0] == cols.office_confidence[2]  # labelled from its first MAX_TEXT_CHARS characters
+    result = runner.invoke(cli, ["predict", "--format", "json", long])
+    assert result.exit_code == 0 and '"review_reason": "truncated"' in result.output, result.output
+
+
+def _peak_rss_mb(args: list[str], cwd: Path) -> float:
+    """The peak resident memory of one `bpo-classify` run (its own process; -j 1 keeps the work in it)."""
+    process = subprocess.Popen([sys.executable, "-m", "bpo_classify", *args], cwd=cwd,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.returncode == 0, process.stderr.read().decode()
+    process.stderr.close()
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB is Linux's")
+def test_a_five_megabyte_field_is_labelled_in_bounded_memory(tmp_path):
+    """A 5 MB field of ordinary words (uncut it took about 1.5 GB): labelled, flagged `truncated`,
+    kept whole in the output, and the run's peak memory within 300 MB of a run without it."""
+    import csv
+
+    words = "process the invoices and answer the customer calls about their orders today ".split()
+    field = " ".join(words[i % len(words)] for i in range(700_000))[: 5 * 2**20]
+    write_csv(tmp_path / "small.csv", [["duty"], ["process invoices"], ["answer calls"]])
+    write_csv(tmp_path / "big.csv", [["duty"], ["process invoices"], [field]])
+    base = _peak_rss_mb(["label", "small.csv", "-j", "1", "-o", "small-out.csv"], tmp_path)
+    peak = _peak_rss_mb(["label", "big.csv", "-j", "1", "-o", "big-out.csv"], tmp_path)
+    assert peak - base < 300, (base, peak)
+    with open(tmp_path / "big-out.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[1]["duty"] == field
+    assert rows[1]["office"] in ("front-office", "back-office")
+    assert rows[1]["needs_review"] == "true" and rows[1]["review_reason"] == "truncated"
+    assert rows[0]["review_reason"] != "truncated"
