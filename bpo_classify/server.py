@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -30,7 +31,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Iterator, Optional
 
 import orjson
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -531,6 +532,28 @@ def _graceful_server_class() -> type:
                 sock.close()
             await asyncio.sleep(DRAIN_SECONDS)
             await super().shutdown(sockets=None)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """uvicorn's, with SIGHUP (the terminal closed) and SIGQUIT stopping as gracefully as
+            SIGTERM (unless ignored, as under nohup). Once stopped, each signal is raised again
+            for the handler that was there before (the command's: exit 128 + the signal)."""
+            import signal
+            import threading
+
+            if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+                yield
+                return
+            extra = [getattr(signal, n) for n in ("SIGHUP", "SIGQUIT") if hasattr(signal, n)]
+            caught = [signal.SIGINT, signal.SIGTERM, *(s for s in extra if signal.getsignal(s) is not signal.SIG_IGN)]
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in caught}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+            for sig in reversed(self._captured_signals):
+                signal.raise_signal(sig)
 
     return GracefulServer
 

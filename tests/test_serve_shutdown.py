@@ -117,3 +117,25 @@ def test_sigterm_loses_no_accepted_request(tmp_path):
     served = len(re.findall(r"POST /v1/predict 200 .*texts=100", log))
     assert served == [o for *_, o in results].count("ok")
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGHUP, 129), (signal.SIGQUIT, 131)])
+def test_sighup_and_sigquit_stop_the_server_in_its_own_words(tmp_path, signum, code):
+    """The terminal closed (SIGHUP) or Ctrl-\\ (SIGQUIT): the server stops with 128 + the signal and
+    says "server stopped (SIGHUP)", not the labeller's "no output was written"."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_cli("serve", "--port", port, cwd=tmp_path, stderr=subprocess.PIPE)
+    try:
+        wait_until_up(url, proc)
+        assert httpx.post(url + "/v1/predict", json={"texts": ["process invoices"]}, timeout=30).status_code == 200
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = err.decode()
+    assert proc.returncode == code, log
+    assert f"server stopped ({signal.Signals(signum).name})\n" in log, log
+    assert "no output was written" not in log and "Traceback" not in log, log
