@@ -581,15 +581,23 @@ def _worker(config: Any, sock: Any) -> None:
 
 
 def _supervise(config: Any, workers: int) -> None:
-    """Start ``workers`` processes on one socket; on SIGTERM or SIGINT, pass SIGTERM on and wait for each to finish."""
+    """Start ``workers`` processes on one socket; on SIGTERM, SIGINT, SIGHUP or SIGQUIT, pass SIGTERM on
+    and wait for each to finish (then SIGHUP and SIGQUIT are raised again for the command's handler)."""
     import multiprocessing
     import signal
     import threading
 
     sock = config.bind_socket()
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    received: list[int] = []
+
+    def stopping(signum: int, frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
+    extra = [getattr(signal, n) for n in ("SIGHUP", "SIGQUIT") if hasattr(signal, n)]
+    caught = [signal.SIGTERM, signal.SIGINT, *(s for s in extra if signal.getsignal(s) is not signal.SIG_IGN)]
+    original = {signum: signal.signal(signum, stopping) for signum in caught}
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_worker, args=(config, sock)) for _ in range(workers)]
     for process in processes:
@@ -603,6 +611,9 @@ def _supervise(config: Any, workers: int) -> None:
     for process in processes:
         process.join()
     sock.close()
+    for signum in (received[:1] if received and received[0] in extra else []):
+        signal.signal(signum, original[signum])
+        signal.raise_signal(signum)
 
 
 def app_from_env() -> FastAPI:

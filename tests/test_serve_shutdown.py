@@ -139,3 +139,26 @@ def test_sighup_and_sigquit_stop_the_server_in_its_own_words(tmp_path, signum, c
     assert proc.returncode == code, log
     assert f"server stopped ({signal.Signals(signum).name})\n" in log, log
     assert "no output was written" not in log and "Traceback" not in log, log
+
+
+def test_sighup_stops_every_worker_of_a_multi_worker_server(tmp_path):
+    """With --workers 2, SIGHUP to the server stops its workers too (none is left holding the port)."""
+    import psutil
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_cli("serve", "--port", port, "--workers", "2", cwd=tmp_path, stderr=subprocess.PIPE)
+    try:
+        wait_until_up(url, proc)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert workers
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = err.decode()
+    assert proc.returncode == 129 and "server stopped (SIGHUP)\n" in log and "Traceback" not in log, log
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, alive
