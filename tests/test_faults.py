@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bpo_classify.cli import cli
-from conftest import write_csv
+from conftest import alive, children_of, distinct_duties, run_cli, run_measured, start_cli, wait_for_temp_output, wait_until, write_csv
 
 
 def one_line_error(result, code: int) -> str:
@@ -25,10 +25,6 @@ def one_line_error(result, code: int) -> str:
     assert "Traceback" not in result.output
     assert len(lines) <= 3, result.output  # click's usage errors add a usage line and a hint line
     return result.output
-
-
-def run(*args: str, cwd: Path, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bpo_classify", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
 @pytest.fixture
@@ -72,7 +68,7 @@ def test_utf16_without_a_byte_order_mark_is_a_one_line_error(runner, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [["label", "-"], ["predict", "-"]])
 def test_closed_stdin_is_a_one_line_error(tmp_path, command):
-    done = run(*command, cwd=tmp_path, stdin=None, preexec_fn=lambda: os.close(0))
+    done = run_cli(*command, cwd=tmp_path, text=True, stdin=None, preexec_fn=lambda: os.close(0))
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip() == "Error: standard input is closed; pass a file name instead of -"
 
@@ -81,7 +77,7 @@ def test_closed_stdin_is_a_one_line_error(tmp_path, command):
 def test_stdin_redirected_from_the_output_file_is_not_overwritten(tmp_path, duties):
     before = duties.read_bytes()
     with open(duties, "rb") as stdin:
-        done = run("label", "-", "-o", str(duties), cwd=tmp_path, stdin=stdin)
+        done = run_cli("label", "-", "-o", duties, cwd=tmp_path, stdin=stdin, text=True)
     assert done.returncode == 1 and "refusing to overwrite standard input" in done.stderr
     assert duties.read_bytes() == before
 
@@ -144,8 +140,8 @@ def test_a_short_write_to_stdout_is_retried_and_a_full_disk_fails(tmp_path, unbu
     env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
     out = tmp_path / "out.csv"
     with open(out, "wb") as stdout:
-        done = subprocess.run([sys.executable, "-m", "bpo_classify", *args], cwd=tmp_path, stdout=stdout, stderr=subprocess.PIPE,
-                              input=texts.encode(), env=env, preexec_fn=_limit_file_size(4096), timeout=120)
+        done = run_cli(*args, cwd=tmp_path, stdout=stdout, stderr=subprocess.PIPE, input=texts.encode(), env=env,
+                       preexec_fn=_limit_file_size(4096))
     assert done.returncode == 1, done.stderr
     assert done.stderr.decode() == "Error: cannot write to standard output: File too large\n"
     assert out.stat().st_size == 4096  # every byte up to the limit was written: the short write was retried
@@ -157,8 +153,7 @@ def test_output_that_fits_is_complete_with_unbuffered_streams(tmp_path, unbuffer
     """The retrying writer changes nothing when the disk has room: the same bytes either way."""
     sample = Path(__file__).resolve().parent.parent / "datasets" / "sample_job_duties.csv"
     env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
-    done = subprocess.run([sys.executable, "-m", "bpo_classify", "label", str(sample), "-q"], cwd=tmp_path,
-                          capture_output=True, env=env, timeout=120)
+    done = run_cli("label", sample, "-q", cwd=tmp_path, env=env)
     assert (done.returncode, done.stderr) == (0, b"")
     assert done.stdout.count(b"\n") == 51 and done.stdout.startswith(b"posting_id,role,")
 
@@ -186,53 +181,10 @@ def test_the_retrying_stream_never_closes_the_descriptor_it_shares(tmp_path):
 
 
 # -- classes 3, 4, 5: signals and worker processes ------------------------------------------
-def distinct_duties(path: Path, n: int) -> Path:
-    """A CSV of ``n`` distinct duties (no label can be remembered: the workers do real work)."""
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write("id,duty\n")
-        f.writelines(f"{i},process invoices and reconcile vendor statements {i}\n" for i in range(n))
-    return path
-
-
-def children_of(pid: int) -> list[int]:
-    """The pids of the processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat_line = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat_line.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for a reaper counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_until(condition, seconds: float) -> bool:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 @pytest.fixture
 def labelling_with_workers(tmp_path: Path):
     """Start ``label in.csv -o out.csv --jobs 2`` in a child; return it and its workers once they
     run and rows are written. Whatever the test finds, every process started is killed at the end."""
-    from conftest import start_cli, wait_for_temp_output
-
     started: list[int] = []
 
     def start(**popen):
@@ -307,7 +259,7 @@ def test_workers_die_with_their_parent_and_its_temporary_file_is_removed_by_the_
     stale = [p.name for p in tmp_path.glob(".out.csv.*.tmp")]
     assert stale and all(f".{proc.pid}." in name for name in stale)
     small = write_csv(tmp_path / "small.csv", [["duty"], ["process invoices"]])
-    done = run("label", str(small), "-o", "out.csv", "-q", cwd=tmp_path)
+    done = run_cli("label", small, "-o", "out.csv", "-q", cwd=tmp_path, text=True)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv", "small.csv"]
 
@@ -569,7 +521,7 @@ def test_a_model_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
     path = Path(kind) if kind.startswith("/") else tmp_path / "model.bpoc"
     if kind == "fifo":
         os.mkfifo(path)
-    done = run("predict", "process invoices", "--model", str(path), cwd=tmp_path, timeout=60)
+    done = run_cli("predict", "process invoices", "--model", path, cwd=tmp_path, timeout=60, text=True)
     assert done.returncode == 1, done.stderr
     assert done.stderr == f"Error: not a valid model file: {path}: it is not a regular file (a pipe, socket or device) (corrupt or altered; rebuild it or fetch a fresh copy)\n"
 
@@ -647,14 +599,10 @@ def test_a_text_longer_than_the_cap_is_cut_before_featurising_and_flagged(model,
 
 
 def _peak_rss_mb(args: list[str], cwd: Path) -> float:
-    """The peak resident memory of one `bpo-classify` run (its own process; -j 1 keeps the work in it)."""
-    process = subprocess.Popen([sys.executable, "-m", "bpo_classify", *args], cwd=cwd,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    assert process.returncode == 0, process.stderr.read().decode()
-    process.stderr.close()
-    return usage.ru_maxrss / 1024  # KiB on Linux
+    """The peak resident memory of one successful `bpo-classify` run (-j 1 keeps the work in its process)."""
+    code, err, peak = run_measured(*args, cwd=cwd)
+    assert code == 0, err.decode()
+    return peak
 
 
 @pytest.mark.slow

@@ -28,7 +28,8 @@ from click.testing import CliRunner, Result
 from bpo_classify import tables
 from bpo_classify.cli import cli
 from bpo_classify.labeling import ADDED_COLUMNS
-from conftest import ROOT, read_csv, start_cli, wait_for_temp_output, write_csv
+from conftest import ROOT, read_csv, run_cli, run_measured, start_cli, wait_for_temp_output, write_csv
+from conftest import distinct_duties as duties
 
 HEADER_OUT = ",".join(ADDED_COLUMNS)
 MiB = 2**20
@@ -76,14 +77,6 @@ def nothing_lost(directory: Path, *, new: tuple[str, ...] = ()):
 
 def write_bytes(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
-    return path
-
-
-def duties(path: Path, n: int) -> Path:
-    """A CSV of ``n`` rows: id, duty."""
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write("id,duty\n")
-        f.writelines(f"{i},process invoices and reconcile vendor statements {i}\n" for i in range(n))
     return path
 
 
@@ -344,16 +337,11 @@ def test_ten_gigabyte_sparse_file(tmp_path):
         f.truncate(10 * 2**30)  # a hole: 10 GiB of zero bytes that take no disk space
     if source.stat().st_blocks * 512 > 64 * MiB:
         pytest.skip("this file system does not support sparse files")
-    probe = ("import resource, subprocess, sys; "
-             "r = subprocess.run([sys.executable, '-m', 'bpo_classify', 'label', 'huge.csv', '-o', 'out.csv'], capture_output=True); "
-             "sys.stderr.buffer.write(r.stderr); "
-             "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     with nothing_lost(tmp_path):
-        done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, timeout=120)
-    code, peak_kib = map(int, done.stdout.split())
+        code, err, peak_mib = run_measured("label", "huge.csv", "-o", "out.csv", cwd=tmp_path)
     assert code == 1
-    assert done.stderr == b"Error: huge.csv: data row 2 runs over 64 Mi characters without a line break; is it a CSV text file?\n"
-    assert peak_kib < 1024 * 1024, f"peak memory {peak_kib} KiB"
+    assert err == b"Error: huge.csv: data row 2 runs over 64 Mi characters without a line break; is it a CSV text file?\n"
+    assert peak_mib < 1024, f"peak memory {peak_mib:.0f} MiB"
 
 
 @pytest.mark.slow
@@ -426,8 +414,7 @@ def test_full_disk_on_stdout(tmp_path):
     """`bpo-classify label in.csv > /dev/full`: a one-line error, exit 1, no traceback."""
     source = duties(tmp_path / "in.csv", 10)
     with nothing_lost(tmp_path), open("/dev/full", "wb") as full:
-        done = subprocess.run([sys.executable, "-m", "bpo_classify", "label", str(source)], cwd=tmp_path,
-                              stdout=full, stderr=subprocess.PIPE, timeout=120)
+        done = run_cli("label", source, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE)
     assert done.returncode == 1
     assert done.stderr == b"Error: cannot write to standard output: No space left on device\n"
 
