@@ -89,9 +89,10 @@ def distinct_rows(data: LabelledData, weights: Sequence[float] | None = None) ->
     """``data`` with each (text, office, function) once, where it first appears, and each kept
     row's weight: the sum of its copies' ``weights`` (default 1 each), i.e. how many times it was there.
 
-    Training on the result with these weights fits the same objective as on every copy
-    (scikit-learn's logistic regression sums weighted row losses), in the memory and time of
-    the distinct rows. With no repeated row, ``data`` and ``weights`` come back unchanged.
+    With these weights a logistic regression fits the same objective as on every copy (scikit-learn
+    sums weighted row losses), in the memory and time of the distinct rows; what is fitted on the
+    texts alone (TF-IDF document frequencies) counts each text once. With no repeated row, ``data``
+    and ``weights`` (as a list) come back unchanged.
 
     Example:
         >>> d, w = distinct_rows(LabelledData(["a", "b", "a"], ["back-office"] * 3, ["payroll"] * 3, [1, 2, 3]))

@@ -209,7 +209,8 @@ def training_started(data: Path | None, cv: int) -> str:
 def format_training(result: "TrainResult", out: Path) -> str:
     """``train``'s result: the rows and data hash, the cross-validated scores, where the model went."""
     data = result.model.metadata["training_data"]
-    lines = [f"trained on {data['rows']} rows (sha256 {data['sha256'][:12]})"]
+    distinct = f", {data['distinct_rows']} distinct, each fitted once" if "distinct_rows" in data else ""
+    lines = [f"trained on {data['rows']} rows{distinct} (sha256 {data['sha256'][:12]})"]
     added = data.get("added")
     if added:
         for f in added["files"]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from bpo_classify.corpus import LabelledData
 from bpo_classify.errors import CorpusError
@@ -231,6 +233,9 @@ def test_repeated_rows_are_fitted_once_with_their_counts_as_weights(small_corpus
         assert trained_on and scored and not trained_on & scored
     data = result.model.metadata["training_data"]
     assert (data["rows"], data["distinct_rows"]) == (200_000, 40)
+    from bpo_classify.reporting import format_training
+
+    assert format_training(result, Path("m.bpoc")).startswith("trained on 200000 rows, 40 distinct, each fitted once (sha256")
 
     texts = [small_corpus.texts[i] for i in picked]
     offices = [small_corpus.offices[i] for i in picked]
