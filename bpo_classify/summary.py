@@ -4,7 +4,8 @@ What a solution architect asks of a labelled duty inventory: for each role, site
 department (or several columns at once), how much of the work is customer-facing, how
 it splits over the service towers (the functions), and how many rows a person must look
 at and why; with ``weight`` (hours per week, FTE) the shares are of that weight, not of
-rows. It reads what ``label`` wrote (any ``--prefix``), as CSV or TSV.
+rows. It reads what ``label`` wrote (any ``--prefix``): CSV, TSV (``.gz`` too), Parquet or an
+Excel workbook, by the file's name (see :func:`~bpo_classify.readers.open_table`).
 
 Example:
     >>> import tempfile, pathlib
@@ -29,7 +30,8 @@ from typing import Any, Iterable, Sequence
 
 from .errors import InputFileError, MissingColumnError
 from .policy import BACK, FRONT, FUNCTIONS
-from .tables import TableReader, name_list
+from .readers import open_table
+from .tables import name_list
 
 #: The JSON schema's name; keys are only added within a version (pinned by tests/test_summary.py).
 SCHEMA = "bpo-classify/summary/1"
@@ -117,7 +119,7 @@ def summarize(
     Returns a JSON-ready dict: ``schema``, ``source`` (name, sha256, rows), ``by``, ``weight``,
     ``groups`` (in first-seen order) and ``total``.
     """
-    with TableReader(path, encoding) as table:
+    with open_table(path, encoding) as table:
         header, source = table.header, table.name
         labels = _columns(header, prefix, source)
         missing = [c for c in (*by, *([weight] if weight else [])) if c not in header]
@@ -143,7 +145,7 @@ def summarize(
     }
 
 
-def _rows(table: TableReader, width: int) -> Iterable[list[str]]:
+def _rows(table: Iterable[list[str]], width: int) -> Iterable[list[str]]:
     for row in table:
         yield (row + [""] * width)[:width]
 

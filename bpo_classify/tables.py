@@ -209,10 +209,7 @@ class TableReader:
         """A one-line error if the first bytes are a workbook's or another binary format's (not a decoding error)."""
         buffer = getattr(self._handle, "buffer", None)
         peek = getattr(buffer, "peek", None)
-        try:
-            head = peek(4096)[:4096] if peek is not None else b""
-        except (OSError, EOFError, zlib.error):
-            return  # reported by the first read, with the file's name
+        head = self._guard(lambda: peek(4096)[:4096]) if peek is not None else b""  # a corrupt .gz fails here
         problem = office_file_problem(head, self.name)
         if problem is not None:
             raise InputFileError(problem)
