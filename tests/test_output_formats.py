@@ -162,7 +162,8 @@ def test_excel_safe_in_csv_and_tsv_output(tmp_path, suffix, delimiter):
         if suffix == "-":
             return invoke("label", source, "--text-column", "duty", "--output-format", "csv", *flags).stdout
         assert invoke("label", source, "--text-column", "duty", "-o", tmp_path / (name + suffix), *flags).exit_code == 0
-        return (tmp_path / (name + suffix)).read_text(encoding="utf-8")
+        with open(tmp_path / (name + suffix), encoding="utf-8", newline="") as handle:  # a lone \r stays a \r
+            return handle.read()
 
     safe_rows, plain_rows = rows_of(run("safe", "--excel-safe"), delimiter), rows_of(run("plain"), delimiter)
     assert plain_rows[0][:3] == ["role", "duty", "=note"] and safe_rows[0][:3] == ["role", "duty", "'=note"]
