@@ -209,7 +209,14 @@ class TableReader:
         """A one-line error if the first bytes are a workbook's or another binary format's (not a decoding error)."""
         buffer = getattr(self._handle, "buffer", None)
         peek = getattr(buffer, "peek", None)
-        head = self._guard(lambda: peek(4096)[:4096]) if peek is not None else b""  # a corrupt .gz fails here
+        if peek is not None:
+            head = self._guard(lambda: peek(4096)[:4096])  # a corrupt .gz fails here
+        elif buffer is not None and buffer.seekable():  # e.g. a BytesIO given as stdin
+            where = buffer.tell()
+            head = buffer.read(4096)
+            buffer.seek(where)
+        else:
+            head = b""
         problem = office_file_problem(head, self.name)
         if problem is not None:
             raise InputFileError(problem)
