@@ -38,7 +38,7 @@ from typing import IO, Any, Iterator, Sequence
 from .errors import InputFileError, OutputFileError
 from .extras import EXCEL
 from .outputs import COLUMNS, Cells, Sink
-from .tables import name_list, office_file_problem
+from .tables import TableSource, name_list, office_file_problem
 
 #: Names read as workbooks (python-calamine reads all of them; only ``.xlsx`` is written).
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
@@ -116,7 +116,7 @@ def _open_book(path: Path, name: str) -> Any:
         raise InputFileError(f"cannot read {name} as an Excel workbook ({detail}); is it damaged, or not a workbook?") from None
 
 
-class ExcelReader:
+class ExcelReader(TableSource):
     """Rows of one sheet of a workbook as lists of typed cells (``str``, ``float``, ``bool``, dates),
     with the header (its cells as text) and row numbers, like :class:`~bpo_classify.tables.TableReader`.
 
@@ -170,12 +170,6 @@ class ExcelReader:
         """Rows read so far and the sheet's rows (for a progress bar)."""
         return self.line, self.total
 
-    def column(self, name: str, option: str) -> int:
-        """Index of column ``name``; a clear error naming ``option`` when it is absent."""
-        if name in self.header:
-            return self.header.index(name)
-        raise InputFileError(f"column {name!r} not found in {self.name}; available: {name_list(self.header)}; use {option}")
-
     def __iter__(self) -> Iterator[list[Any]]:
         text, typed = sorted(self._text), self.typed
         for row in self._rows:
@@ -190,12 +184,6 @@ class ExcelReader:
 
     def close(self) -> None:
         self._rows = iter(())
-
-    def __enter__(self) -> "ExcelReader":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class XlsxSink(Sink):

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from .errors import InputFileError
 from .extras import PARQUET
-from .tables import TableReader, name_list
+from .tables import TableReader, TableSource
 
 #: Rows read from a Parquet file at a time.
 PARQUET_BATCH = 5000
@@ -70,7 +70,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-class ParquetReader:
+class ParquetReader(TableSource):
     """Rows of a Parquet file as lists of text, :data:`PARQUET_BATCH` rows at a time (memory stays flat).
 
     Example:
@@ -104,17 +104,9 @@ class ParquetReader:
         self.total = self._file.metadata.num_rows
         self.line = 0
 
-    def text_at(self, index: int) -> None:
-        """Nothing to do: every cell is given as text."""
-
     def progress(self) -> tuple[int, int | None]:
         """Rows read so far and the file's rows."""
         return self.line, self.total
-
-    def column(self, name: str, option: str) -> int:
-        if name in self.header:
-            return self.header.index(name)
-        raise InputFileError(f"column {name!r} not found in {self.name}; available: {name_list(self.header)}; use {option}")
 
     def __iter__(self) -> Iterator[list[str]]:
         import pyarrow
@@ -130,9 +122,3 @@ class ParquetReader:
 
     def close(self) -> None:
         self._file.close()
-
-    def __enter__(self) -> "ParquetReader":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

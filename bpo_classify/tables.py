@@ -174,7 +174,35 @@ def read_lines(data: bytes, name: str = "standard input") -> list[str]:
     return lines
 
 
-class TableReader:
+class TableSource:
+    """What every table reader has (:class:`TableReader`, ``excel.ExcelReader``, ``readers.ParquetReader``):
+    the header and the name messages use, a column looked up by name, and ``with`` closing it."""
+
+    header: list[str]
+    name: str
+
+    def column(self, name: str, option: str) -> int:
+        """Index of column ``name``; a clear error naming ``option`` when it is absent."""
+        if name in self.header:
+            return self.header.index(name)
+        raise MissingColumnError(
+            f"column {name!r} not found in {self.name}; available: {name_list(self.header)}; use {option}"
+        )
+
+    def text_at(self, index: int) -> None:
+        """Give the cells of column ``index`` as text (they are, unless a reader keeps typed cells)."""
+
+    def close(self) -> None:
+        """Release the file."""
+
+    def __enter__(self) -> "TableSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TableReader(TableSource):
     """Rows of a delimited file as lists of strings, with the header and row numbers.
 
     ``line`` is the 1-based number of the data row last returned (header is row 0),
@@ -220,9 +248,6 @@ class TableReader:
         problem = office_file_problem(head, self.name)
         if problem is not None:
             raise InputFileError(problem)
-
-    def text_at(self, index: int) -> None:
-        """Nothing to do: every cell of a text file is text (see ``excel.ExcelReader.text_at``)."""
 
     def progress(self) -> tuple[int, int | None]:
         """Bytes read so far and the file's size (``None`` when unknown, e.g. standard input).
@@ -288,26 +313,12 @@ class TableReader:
             self.line += 1
             yield row
 
-    def column(self, name: str, option: str) -> int:
-        """Index of column ``name``; a clear error naming ``option`` when it is absent."""
-        if name in self.header:
-            return self.header.index(name)
-        raise MissingColumnError(
-            f"column {name!r} not found in {self.name}; available: {name_list(self.header)}; use {option}"
-        )
-
     def close(self) -> None:
         # Closing a wrapper around stdin's buffer would close stdin itself; detach instead.
         if str(self.path) == "-":
             self._handle.detach()
         else:
             self._handle.close()
-
-    def __enter__(self) -> "TableReader":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def write_table(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",") -> None:
