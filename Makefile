@@ -13,7 +13,7 @@ export SOURCE_DATE_EPOCH
 # in the working directory (this one has none): one notice, not a problem, so not shown.
 QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation"
 
-.PHONY: install install-dev demo test test-fast goldens model semantic-model evaluate card bench fuzz clean
+.PHONY: install install-dev demo test test-fast goldens screenshots model semantic-model evaluate card bench fuzz clean
 
 install: $(VENV)/.installed  ## the package and its runtime dependencies only (what the demo needs)
 
@@ -46,7 +46,11 @@ goldens: install-dev  ## rewrite tests/golden/*/expected.* and the README exampl
 	$(BIN)/python -m tests.golden.regenerate
 	$(BIN)/python -m tests.test_readme
 
-fuzz: install-dev  ## property-based tests (tests/test_properties.py): 10,000 examples per predict property
+screenshots: install-dev  ## the README's screenshots (docs/*.png) in headless Chromium: the review page and the HTML report
+	$(BIN)/python docs/screenshot_review.py
+	$(BIN)/python docs/screenshot_report.py
+
+fuzz: install-dev  ## property-based tests (tests/test_properties.py, tests/test_model_fuzz.py): 10,000 examples per predict property and per model-file mutation
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m fuzz --hypothesis-show-statistics
 
 model: install  ## rebuild the shipped default model from the corpus (deterministic)

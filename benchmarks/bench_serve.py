@@ -158,21 +158,29 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def rss_mb(proc: subprocess.Popen) -> float:
-    """Resident memory of the service's process group (parent and workers), in MB."""
-    total = 0
+def group_pids(proc: subprocess.Popen) -> list[int]:
+    """The pids of the service's process group (the supervisor and its workers), as /proc lists them now."""
+    pids = []
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
         try:
-            if os.getpgid(int(pid)) != proc.pid:
-                continue
-            for line in open(f"/proc/{pid}/status", encoding="utf-8"):
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            if pid.isdigit() and os.getpgid(int(pid)) == proc.pid:
+                pids.append(int(pid))
         except (OSError, ProcessLookupError):
             continue
-    return total / 1024
+    return pids
+
+
+def rss_mb(proc: subprocess.Popen) -> dict[int, float]:
+    """Resident memory of each process of the service's process group (the supervisor and its workers), in MB."""
+    sizes: dict[int, float] = {}
+    for pid in group_pids(proc):
+        try:
+            for line in open(f"/proc/{pid}/status", encoding="utf-8"):
+                if line.startswith("VmRSS:"):
+                    sizes[int(pid)] = int(line.split()[1]) / 1024
+        except (OSError, ProcessLookupError):
+            continue
+    return sizes
 
 
 def wrk(url: str, bodies: Path, script: Path, connections: int, limit: int, seconds: float, pause_ms: int = 0) -> dict[str, Any]:
@@ -188,12 +196,41 @@ def wrk(url: str, bodies: Path, script: Path, connections: int, limit: int, seco
     return result
 
 
-def write_bodies(path: Path, texts: list[str], per_request: int) -> Path:
-    """2,000 request bodies (or as many as the texts allow), each with ``per_request`` texts, no text used twice."""
+def write_bodies(path: Path, texts: list[str], per_request: int, count: int) -> Path:
+    """``count`` request bodies (or as many as the texts allow), each with ``per_request`` texts, no text used twice."""
     with open(path, "w", encoding="utf-8") as f:
-        for start in range(0, min(len(texts), 2000 * per_request) - per_request + 1, per_request):
+        for start in range(0, min(len(texts), count * per_request) - per_request + 1, per_request):
             f.write(json.dumps({"texts": texts[start:start + per_request]}) + "\n")
     return path
+
+
+def cpu_seconds(proc: subprocess.Popen) -> float:
+    """CPU time (user + system) used so far by the service's processes: what a request costs, however busy the machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in group_pids(proc):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+        except (OSError, ProcessLookupError, IndexError):
+            continue
+    return total / tick
+
+
+def load_average() -> float:
+    """The 1-minute load average (the machine is shared: every step says how busy it was)."""
+    return os.getloadavg()[0]
+
+
+def step(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, connections: int, limit: int, seconds: float,
+         pause_ms: int = 0) -> dict[str, Any]:
+    """One wrk run, with the load average before and after it and the service's CPU milliseconds per answer."""
+    proc, url = service
+    before, cpu = load_average(), cpu_seconds(proc)
+    result = wrk(url, bodies, script, connections, limit, seconds, pause_ms)
+    cpu_ms = (cpu_seconds(proc) - cpu) * 1000 / max(1, result["requests"])
+    return {**result, "cpu_ms_per_request": cpu_ms, "load_before": before, "load_after": load_average()}
 
 
 def main() -> None:
@@ -210,71 +247,103 @@ def main() -> None:
     script = work / "load.lua"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
     texts = [t for t, _ in jobduties.duty_pool(200_000, seed=7)]
-    shapes = {"1 text": (write_bodies(work / "single.jsonl", texts, 1), 1),
-              "100 texts": (write_bodies(work / "batch.jsonl", texts, 100), 100)}
+    # Single texts: 20,000 bodies, so a run of up to 40,000 requests sees each text at most twice,
+    # and the soak all 200,000 (a long run keeps meeting new texts and new words).
+    shapes = {"1 text": write_bodies(work / "single.jsonl", texts, 1, 20_000),
+              "100 texts": write_bodies(work / "batch.jsonl", texts, 100, 2_000)}
     levels = [1, 4, 16] if args.quick else [1, 4, 16, 64]
     seconds = 3 if args.quick else 10
     limits = {"1 text": 2_000 if args.quick else 40_000, "100 texts": 200 if args.quick else 3_000}
+    kinds = [k for k in ("ours", "naive") if args.only in (None, k)]
     print(f"bench_serve: {args.workers} worker(s) each, wrk 1 thread, {os.cpu_count()} cores (shared machine), "
-          f"Python {platform.python_version()}; each step stops after {seconds} s or its request count")
+          f"Python {platform.python_version()}; each step stops after {seconds} s or its request count; "
+          f"ours and naive run turn about, step by step, so both meet the same background load", flush=True)
     results: dict[str, Any] = {"workers": args.workers, "steps": []}
     top: dict[str, float] = {}
-    for kind in [k for k in ("ours", "naive") if args.only in (None, k)]:
-        proc, url = start(kind, args.workers, work / f"{kind}.log")
-        try:
-            for shape, (bodies, _) in shapes.items():
-                wrk(url, bodies, script, 4, 200, 2)  # warm-up
-                for c in levels:
-                    r = wrk(url, bodies, script, c, limits[shape], seconds)
+    services: dict[str, tuple[subprocess.Popen, str]] = {}
+    try:
+        for kind in kinds:
+            services[kind] = start(kind, args.workers, work / f"{kind}.log")
+        for shape, bodies in shapes.items():
+            for kind in kinds:
+                wrk(services[kind][1], bodies, script, 4, 400 if shape == "1 text" else 100, 3)  # warm-up
+            for c in levels:
+                for kind in kinds:
+                    r = step(services[kind], bodies, script, c, limits[shape], seconds)
                     results["steps"].append({"service": kind, "shape": shape, "connections": c, **r})
                     top[f"{kind} {shape}"] = max(top.get(f"{kind} {shape}", 0.0), r["rps"])
-                    print(f"  {kind:<5} {shape:<9} c={c:<3} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
-                          f"  errors {r['socket_errors'] + r['non_2xx']}", flush=True)
-            if kind == "ours":
-                results["half_load"] = half = paced(url, shapes["1 text"][0], script, top["ours 1 text"] / 2, 10 if not args.quick else 3)
-                print(f"  ours  1 text at half our top single-text rate ({top['ours 1 text'] / 2:.0f} req/s asked, {half['rps']:.0f} done): "
-                      f"p50 {half['p50_ms']:.2f} ms  p99 {half['p99_ms']:.2f} ms (goal < 25)", flush=True)
-                if args.soak:
-                    results["soak"] = soak(proc, url, shapes["1 text"][0], script, top["ours 1 text"] / 2, args.soak)
-        finally:
+                    print(f"  {kind:<5} {shape:<9} c={c:<3} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:8.2f} ms"
+                          f"  cpu {r['cpu_ms_per_request']:6.2f} ms/req  errors {r['socket_errors'] + r['non_2xx']}  load {r['load_before']:.1f}", flush=True)
+        if "ours" in services:
+            rate = top["ours 1 text"] / 2
+            results["half_load"] = {}
+            for kind in kinds:  # naive at our half rate too: how the machine's noise alone shows in a p99
+                half = paced(services[kind], shapes["1 text"], script, rate, 10 if not args.quick else 3)
+                results["half_load"][kind] = half
+                print(f"  {kind:<5} 1 text at half our top single-text rate ({rate:.0f} req/s asked, {half['rps']:.0f} done): "
+                      f"p50 {half['p50_ms']:.2f} ms  p99 {half['p99_ms']:.2f} ms" + (" (goal < 25)" if kind == "ours" else "")
+                      + f"  cpu {half['cpu_ms_per_request']:.2f} ms/req  load {half['load_before']:.1f}", flush=True)
+            if args.soak:
+                soak_bodies = write_bodies(work / "soak.jsonl", texts, 1, len(texts))
+                results["soak"] = soak(services["ours"], soak_bodies, script, rate, args.soak)
+    finally:
+        for proc, _ in services.values():
             stop(proc)
     if "ours 1 text" in top and "naive 1 text" in top:
         for shape in shapes:
             ratio = top[f"ours {shape}"] / top[f"naive {shape}"]
             results[f"ratio {shape}"] = ratio
             print(f"top throughput, {shape}: ours {top[f'ours {shape}']:.0f} req/s, naive {top[f'naive {shape}']:.0f} req/s: "
-                  f"{ratio:.1f}x" + (" (goal >= 3x)" if shape == "1 text" else ""))
+                  f"{ratio:.1f}x" + (" (goal >= 3x)" if shape == "1 text" else " (goal >= 1x)"))
     (OUT / "bench_serve.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
-CONNECTIONS_PACED = 8
+#: Connections of a paced run: enough that the time an answer takes barely lowers the rate.
+CONNECTIONS_PACED = 32
 
 
-def paced(url: str, bodies: Path, script: Path, rate: float, seconds: float) -> dict[str, Any]:
-    """About ``rate`` requests a second: each of 8 connections waits between requests (wrk's ``delay``)."""
+def paced(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, rate: float, seconds: float) -> dict[str, Any]:
+    """About ``rate`` requests a second: each of 32 connections waits between requests (wrk's ``delay``)."""
     pause = max(0, int(CONNECTIONS_PACED * 1000 / rate))
-    return wrk(url, bodies, script, CONNECTIONS_PACED, int(rate * seconds * 2), seconds, pause)
+    return step(service, bodies, script, CONNECTIONS_PACED, int(rate * seconds * 2), seconds, pause)
 
 
-def soak(proc: subprocess.Popen, url: str, bodies: Path, script: Path, rate: float, seconds: float) -> dict[str, Any]:
-    """Hold ``rate`` for ``seconds`` in 10-second runs; the RSS after each, errors summed."""
-    samples: list[tuple[float, float]] = []
+def soak(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, rate: float, seconds: float) -> dict[str, Any]:
+    """Hold ``rate`` for ``seconds`` in 10-second runs; every process's RSS after each, errors summed.
+
+    Reported: the mean total RSS (supervisor and workers) of the samples in the first and in the
+    last minute, and the largest worker's in each.
+    """
+    samples: list[dict[str, Any]] = []
     errors = requests = 0
-    p99s: list[float] = []
+    proc = service[0]
     started = time.monotonic()
     while time.monotonic() - started < seconds:
-        r = paced(url, bodies, script, rate, 10)
+        r = paced(service, bodies, script, rate, 10)
         errors += r["socket_errors"] + r["non_2xx"]
         requests += r["requests"]
-        p99s.append(r["p99_ms"])
-        samples.append((time.monotonic() - started, rss_mb(proc)))
-    first = [m for t, m in samples if t <= 60]
-    last = [m for t, m in samples if t >= samples[-1][0] - 60]
-    result = {"seconds": time.monotonic() - started, "requests": requests, "errors": errors, "worst_p99_ms": max(p99s),
-              "rss_first_minute_mb": sum(first) / len(first), "rss_last_minute_mb": sum(last) / len(last), "samples": samples}
-    print(f"  soak: {result['seconds']:.0f} s at ~{rate:.0f} req/s asked, {requests} requests ({requests / result['seconds']:.0f}/s), "
-          f"{errors} errors, worst 10-s p99 {result['worst_p99_ms']:.2f} ms; RSS first minute {result['rss_first_minute_mb']:.1f} MB, "
-          f"last minute {result['rss_last_minute_mb']:.1f} MB", flush=True)
+        sizes = rss_mb(proc)
+        samples.append({"t": time.monotonic() - started, "rss_mb": sizes, "total_mb": sum(sizes.values()),
+                        "largest_worker_mb": max(v for k, v in sizes.items() if k != proc.pid), "p99_ms": r["p99_ms"],
+                        "rps": r["rps"], "load": r["load_before"]})
+    elapsed = time.monotonic() - started
+    first = [x for x in samples if x["t"] <= 60]
+    last = [x for x in samples if x["t"] >= samples[-1]["t"] - 60]
+
+    def mean(rows: list[dict[str, Any]], key: str) -> float:
+        return sum(x[key] for x in rows) / len(rows)
+
+    p99s = sorted(x["p99_ms"] for x in samples)
+    result = {"seconds": elapsed, "requests": requests, "errors": errors, "rate_asked": rate,
+              "median_p99_ms": p99s[len(p99s) // 2], "worst_p99_ms": p99s[-1],
+              "rss_first_minute_mb": mean(first, "total_mb"), "rss_last_minute_mb": mean(last, "total_mb"),
+              "worker_first_minute_mb": mean(first, "largest_worker_mb"), "worker_last_minute_mb": mean(last, "largest_worker_mb"),
+              "samples": samples}
+    print(f"  soak: {elapsed:.0f} s at ~{rate:.0f} req/s asked, {requests} requests ({requests / elapsed:.0f}/s), {errors} errors; "
+          f"p99 of the 10-s runs: median {result['median_p99_ms']:.2f} ms, worst {result['worst_p99_ms']:.2f} ms; "
+          f"RSS (all processes) first minute {result['rss_first_minute_mb']:.1f} MB, last minute {result['rss_last_minute_mb']:.1f} MB; "
+          f"largest worker {result['worker_first_minute_mb']:.1f} -> {result['worker_last_minute_mb']:.1f} MB; "
+          f"load {min(x['load'] for x in samples):.1f}-{max(x['load'] for x in samples):.1f}", flush=True)
     return result
 
 

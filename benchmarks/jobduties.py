@@ -8,7 +8,14 @@ qualifiers (system, region, frequency, client account) appended. Two kinds of fi
 
 * ``repeated``: rows drawn from a pool of distinct duties with a Zipf-like skew, as in
   real exports where the same posting template is published many times;
-* ``distinct``: every row's duty text is different (the worst case for any caching).
+* ``distinct``: every row's duty text is different (the worst case for any caching);
+* ``real``: duty statements of realistic length that nobody here wrote, each row distinct:
+  the O*NET task statements of ``../shared/external/onet_pool.tsv`` (mean 99 characters)
+  when that file is present, each with a site number appended ("... (site 17)"), in a
+  seeded random order; without it, the corpus duties rewritten as above (qualifiers
+  appended, so longer than the corpus lines) with the same site numbers. The text is
+  read at run time and written only into the generated file (``benchmarks/out/``,
+  git-ignored), never into the repository.
 
 Run ``python benchmarks/jobduties.py export.csv --rows 1000000`` to write one.
 
@@ -24,6 +31,7 @@ import bisect
 import csv
 import gzip
 import itertools
+import os
 import random
 from pathlib import Path
 from typing import Iterator
@@ -114,8 +122,45 @@ def duty_pool(size: int, seed: int = 0) -> list[tuple[str, str]]:
     return pool
 
 
+#: Task statements written by others (measuring only; see its README): the ``real`` kind's text when present.
+#: ``BPO_SHARED`` names the shared folder when it is not beside the repository (a git worktree elsewhere).
+ONET_POOL = Path(os.environ.get("BPO_SHARED", ROOT.parent / "shared")) / "external" / "onet_pool.tsv"
+
+
+def real_statements(seed: int = 0) -> tuple[list[str], str]:
+    """Long duty statements for the ``real`` kind, and where they come from (``onet_pool`` or ``corpus``)."""
+    if ONET_POOL.exists():
+        with open(ONET_POOL, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+            return [r["text"] for r in reader if r["kind"] == "task_statement" and r["text"].strip()], "onet_pool"
+    rng = random.Random(seed)
+    # Our own long statements: each corpus duty with two or three qualifiers, as postings write them.
+    out = []
+    for text, _ in base_duties():
+        line = text.rstrip().rstrip(".")
+        for options in rng.sample([SYSTEMS, REGIONS, FREQUENCIES], rng.choice((2, 3))):
+            line += " " + rng.choice(options)
+        out.append(line + ".")
+    return out, "corpus"
+
+
+def real_rows(n: int, seed: int = 0) -> Iterator[list[str]]:
+    """``n`` rows of the ``real`` kind: statement ``k % m`` at site ``k // m + 1`` for distinct random ``k``."""
+    statements, _ = real_statements(seed)
+    m = len(statements)
+    sites = -(-n // m)
+    rng = random.Random(seed + 2)
+    for i, k in enumerate(rng.sample(range(m * sites), n)):
+        site, s = divmod(k, m)
+        duty = statements[s].rstrip()
+        yield [f"JP-{100000 + i // 8}", "", "", LOCATIONS[(i // 8) % len(LOCATIONS)], f"{duty} (site {site + 1})"]
+
+
 def rows(n: int, kind: str = "repeated", seed: int = 0, pool_size: int = 60_000) -> Iterator[list[str]]:
-    """``n`` export rows; ``kind`` is ``repeated`` (drawn from ``pool_size`` duties) or ``distinct``."""
+    """``n`` export rows; ``kind`` is ``repeated`` (drawn from ``pool_size`` duties), ``distinct`` or ``real``."""
+    if kind == "real":
+        yield from real_rows(n, seed)
+        return
     rng = random.Random(seed + 1)
     if kind == "distinct":
         pool = duty_pool(n, seed)
@@ -150,9 +195,10 @@ def main() -> None:
     parser.add_argument("path", type=Path, help="output file (.csv, .tsv, or either with .gz)")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--distinct", action="store_true", help="every duty text different")
+    parser.add_argument("--real", action="store_true", help="every duty text different and of realistic length (see above)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    write(args.path, args.rows, "distinct" if args.distinct else "repeated", args.seed)
+    write(args.path, args.rows, "real" if args.real else "distinct" if args.distinct else "repeated", args.seed)
 
 
 if __name__ == "__main__":

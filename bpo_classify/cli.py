@@ -17,8 +17,8 @@ import click
 from . import __version__, reporting
 from .atomic import require_directory
 from .cli_support import (
-    CONTEXT, Cli, capped_jobs, exit_on_sigterm, format_option, labelled_data_options, model_option, progress_bar, threshold_option,
-    utf8_arguments,
+    CONTEXT, Cli, capped_jobs, complete_writes, end_if_stopped, exit_on_signals, format_option, labelled_data_options, model_option, progress_bar, threshold_option,
+    top_functions_option, utf8_arguments,
 )
 from .extras import PLOTS
 
@@ -80,15 +80,18 @@ def train(data: Path | None, columns: dict[str, str], out: Path, seed: int, cv: 
 @model_option
 @format_option("table", "json", "csv")
 @threshold_option
-def predict(texts: Sequence[str], model_path: Path | None, fmt: str, threshold: float | None) -> None:
+@top_functions_option
+def predict(texts: Sequence[str], model_path: Path | None, fmt: str, threshold: float | None, top_functions: int) -> None:
     """Classify one or more task descriptions (`-` reads one per line from stdin).
 
     \b
     Example:
         bpo-classify predict "process invoices" "answer live chat inquiries"
         cat duties.txt | bpo-classify predict - --format csv
+        bpo-classify predict "resolve billing disputes" --top-functions 3
     """
-    text = reporting.format_predictions(_load(model_path).predict(utf8_arguments(texts), threshold), fmt)
+    predictions = _load(model_path).predict(utf8_arguments(texts), threshold, top_functions)
+    text = reporting.format_predictions(predictions, fmt, top_functions)
     if fmt == "csv":
         sys.stdout.write(text)  # byte for byte: click.echo would drop terminal escapes inside the texts
     else:
@@ -104,6 +107,7 @@ def predict(texts: Sequence[str], model_path: Path | None, fmt: str, threshold: 
 @click.option("--text-column", default=None, help="Column holding the task text (default: the only plausible one).")
 @click.option("--prefix", default="", help="Prefix for the added column names, e.g. bpo_.")
 @threshold_option
+@top_functions_option
 @model_option
 @click.option("--encoding", default="utf-8", show_default=True, help="Encoding of the input file.")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True, help="dask: label on a Dask cluster; INPUT may be a glob or any fsspec URL (needs `pip install 'bpo-classify[dask]'`).")
@@ -112,11 +116,12 @@ def predict(texts: Sequence[str], model_path: Path | None, fmt: str, threshold: 
 @click.option("--blocksize", metavar="SIZE", default=None, help="With --engine dask: split files into partitions of about SIZE, e.g. 64MB (only if no field holds a line break; default: one per file).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1, max=2**31 - 1), default=None, help="Worker processes for the local engine (default: one per CPU core; at most four per core). The output is the same for any number.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors are still shown). The bar only appears when stderr is a terminal.")
-def label(input: str, output: str, output_format: str | None, excel_safe: bool, sheet: str | None, text_column: str | None, prefix: str, threshold: float | None, model_path: Path | None, encoding: str, engine: str, scheduler: str | None, parts_format: str | None, blocksize: str | None, jobs: int | None, quiet: bool) -> None:
+def label(input: str, output: str, output_format: str | None, excel_safe: bool, sheet: str | None, text_column: str | None, prefix: str, threshold: float | None, top_functions: int, model_path: Path | None, encoding: str, engine: str, scheduler: str | None, parts_format: str | None, blocksize: str | None, jobs: int | None, quiet: bool) -> None:
     """Label every row of a CSV, TSV or Excel sheet of job duties, keeping all rows and columns.
 
     Adds office, office_confidence, function, function_confidence, needs_review and
-    review_reason. Prints a one-line summary to stderr.
+    review_reason (and with --top-functions K the runners-up function_2 ... function_K).
+    Prints a one-line summary to stderr.
 
     \b
     Example:
@@ -140,7 +145,7 @@ def label(input: str, output: str, output_format: str | None, excel_safe: bool, 
             raise click.UsageError("--excel-safe applies to the local engine; --engine dask writes its parts as they are")
         if parts_format is None and output != "-" and format_for(output.rstrip("/").removesuffix(".gz")).kind not in ("csv", "parquet"):
             raise click.UsageError(f"--engine dask writes a directory of csv or parquet parts, not {output}; e.g. -o labelled/ or --format parquet")
-        options = LabelOptions(model_path, text_column, prefix, threshold, encoding)  # the client sends the file's bytes
+        options = LabelOptions(model_path, text_column, prefix, threshold, encoding, top_functions)  # the client sends the file's bytes
         return _label_dask(input, output, options, scheduler=scheduler, fmt=parts_format, blocksize=blocksize, quiet=quiet)
     for name, value in (("--scheduler", scheduler), ("--format", parts_format), ("--blocksize", blocksize)):
         if value is not None:
@@ -155,7 +160,7 @@ def label(input: str, output: str, output_format: str | None, excel_safe: bool, 
         raise click.UsageError(str(exc)) from None
     if sheet is not None and not is_workbook_name(input):
         raise click.UsageError(f"--sheet is for Excel workbook inputs (.xlsx, .xls, ...), and {input} is not one")
-    options = LabelOptions(_load(model_path), text_column, prefix, threshold, encoding)
+    options = LabelOptions(_load(model_path), text_column, prefix, threshold, encoding, top_functions)
     with progress_bar(shown=not quiet and sys.stderr.isatty()) as progress:
         summary = label_file(
             input, output, options, jobs=capped_jobs(jobs), progress=progress, sheet=sheet, output_format=output_format,
@@ -351,5 +356,10 @@ cli.add_command(serve)
 
 def main() -> None:
     """Console-script entry point."""
-    exit_on_sigterm()
-    cli(prog_name="bpo-classify")
+    complete_writes()
+    exit_on_signals()
+    try:
+        cli(prog_name="bpo-classify")
+    except SystemExit as done:
+        end_if_stopped(done.code)
+        raise

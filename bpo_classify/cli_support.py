@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import sys
 import time
@@ -42,7 +43,10 @@ class Cli(click.Group):
         except BpoClassifyError as exc:
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
-            click.echo("Interrupted; no output was written.", err=True)
+            if _Stopping.signum is None:  # raised without our handler (a test, an embedding program)
+                click.echo("Interrupted; no output was written.", err=True)
+            else:
+                _announce(_Stopping.signum)
             ctx.exit(130)
         except BrokenPipeError:
             # `bpo-classify ... | head -1`: the reader left; exit quietly without a traceback.
@@ -57,15 +61,110 @@ class Cli(click.Group):
             raise click.ClickException(f"cannot write to standard output: {exc.strerror or exc}") from None
 
 
-def exit_on_sigterm() -> None:
-    """``kill PID`` unwinds like Ctrl-C (so atomic_output removes its temporary file), then exits 143."""
+#: The signals that end a run as ``kill`` (SIGTERM) does: the terminal or ssh session closed
+#: (SIGHUP) and Ctrl-\ (SIGQUIT) too.
+STOP_SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT")
+
+
+class _Stopping:
+    """The first stop signal received (``None``: none yet), and whether its message is out."""
+
+    signum: int | None = None
+    announced = False
+
+
+def exit_on_signals() -> None:
+    """Stop signals and Ctrl-C unwind the run, so atomic_output removes its temporary file.
+
+    The first SIGTERM, SIGHUP or SIGQUIT prints one line and exits ``128 + signal``
+    (SIGTERM: 143); Ctrl-C raises ``KeyboardInterrupt``, which a command may handle (``review``
+    stops with exit 0) or the group reports (exit 130). A second signal while the first is
+    unwinding ends the process at once, with the same clean state: the temporary output
+    removed, worker processes killed, the message shown once, exit ``128 +`` the first
+    signal. A signal that was ignored when the program started (``nohup``, a background
+    job's SIGINT) stays ignored.
+    """
     import signal
 
-    def terminated(signum: int, frame: object) -> None:
-        click.echo("Terminated; no output was written.", err=True)
+    def stop(signum: int, frame: object) -> None:
+        if _Stopping.signum is not None:
+            _announce(_Stopping.signum)
+            _end_now(128 + _Stopping.signum)
+        _Stopping.signum = signum
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        _announce(signum)
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, terminated)
+    for name in ("SIGINT", *STOP_SIGNALS):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) not in (signal.SIG_IGN, None):
+            signal.signal(number, stop)
+
+
+def end_if_stopped(code: int | str | None) -> None:
+    """After a signal has unwound the run: exit with ``code`` now, before the interpreter's own
+    shutdown (which waits for worker threads and puts the default handlers back, so that a
+    second signal then would kill the process with another exit code)."""
+    if _Stopping.signum is not None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code if isinstance(code, int) else 0 if code is None else 1)
+
+
+def _announce(signum: int) -> None:
+    """The one line that says the run was stopped (printed once, however many signals came)."""
+    import signal
+
+    if _Stopping.announced:
+        return
+    if signum == signal.SIGINT:
+        text = "Interrupted; no output was written."
+    elif signum == signal.SIGTERM:
+        text = "Terminated; no output was written."
+    else:
+        text = f"Terminated ({signal.Signals(signum).name}); no output was written."
+    _Stopping.announced = True
+    with contextlib.suppress(OSError, ValueError):  # after SIGHUP the terminal may be gone
+        click.echo(text, err=True)
+        sys.stderr.flush()
+
+
+def _end_now(code: int) -> None:
+    """A second signal: remove the temporary outputs, kill the workers, exit without unwinding."""
+    from .atomic import discard_temporary_files
+
+    discard_temporary_files()
+    multiprocessing = sys.modules.get("multiprocessing")  # not imported: no worker was started
+    if multiprocessing is not None:
+        for child in multiprocessing.active_children():
+            with contextlib.suppress(OSError):
+                child.kill()
+    os._exit(code)
+
+
+def complete_writes() -> None:
+    """Make every write to stdout and stderr complete, or an ``OSError`` (reported as exit 1).
+
+    With ``PYTHONUNBUFFERED=1`` (or ``python -u``) the text streams sit on the raw file,
+    and a text stream ignores how many bytes a raw write took: on a nearly full disk
+    ``write(1, ..., 7947) = 3988`` silently drops the rest. A buffered writer retries a
+    short write until every byte is out or the system says why not (``ENOSPC``,
+    ``EFBIG``), so the raw file is put back under one, flushed at each line to stay as
+    prompt as unbuffered output.
+
+    Example:
+        >>> complete_writes()  # under pytest, stdout is already buffered: nothing changes
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        raw = getattr(stream, "buffer", None)
+        if isinstance(stream, io.TextIOWrapper) and isinstance(raw, io.RawIOBase):
+            stream.flush()
+            setattr(sys, name, io.TextIOWrapper(
+                io.BufferedWriter(raw), encoding=stream.encoding, errors=stream.errors, line_buffering=True,
+            ))
 
 
 def _silence_stdout() -> None:
@@ -93,6 +192,12 @@ class Probability(click.FloatRange):
 threshold_option = click.option(
     "--threshold", type=Probability(0.0, 1.0), default=None,
     help="Flag needs_review when the office probability is below this (default: the model's own, shown by `bpo-classify info`).",
+)
+
+
+top_functions_option = click.option(
+    "--top-functions", type=click.IntRange(1, 15), default=1, show_default=True, metavar="K",
+    help="Also show the next K-1 functions of the office shown (function_2, function_2_confidence, ...), on the scale of function_confidence.",
 )
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from .atomic import atomic_output
 from .corpus import DataProblem, LabelledData, check_labelled, load_labelled, normalise_text
 from .errors import CorpusError, InputFileError, MissingColumnError
-from .model import Model
+from .model import Model, joint_function_probability
 from .outputs import ADDED_COLUMNS
 from .policy import BACK, FRONT, FUNCTION_OFFICE, FUNCTIONS, OFFICES
 from .tables import TableReader, write_table
@@ -197,15 +197,14 @@ def runners_up(
     """
     if not texts:
         return []
-    proba = model.function_proba(list(texts))
     classes = model.function_classes
-    scale = [1.0 if c is None else c for c in office_confidence] if office_confidence is not None else [1.0] * len(texts)
+    sure = [1.0 if c is None else c for c in office_confidence] if office_confidence is not None else [1.0] * len(texts)
+    front = np.array([c if office == FRONT else 1.0 - c for office, c in zip(offices, sure)])
+    joint = joint_function_probability(model.function_proba(list(texts)), classes, front)
     out = []
-    for p, office, current, times in zip(proba, offices, shown, scale):
-        mine = [i for i, c in enumerate(classes) if FUNCTION_OFFICE[c] == office]
-        total = float(p[mine].sum()) if mine else 0.0
-        ranked = sorted((i for i in mine if classes[i] != current), key=lambda i: -p[i])[:k]
-        out.append([(classes[i], float(p[i] / total * times)) for i in ranked] if total > 0 else [])
+    for p, office, current in zip(joint, offices, shown):
+        mine = [i for i, c in enumerate(classes) if FUNCTION_OFFICE[c] == office and c != current]
+        out.append([(classes[i], float(p[i])) for i in sorted(mine, key=lambda i: -p[i])[:k]])
     return out
 
 

@@ -50,7 +50,7 @@ from .extras import DASK
 from .labeling import DEFAULT_CHUNK, LabelOptions, choose_text_column, format_labels
 from .model import Model, default_model_path, model_from_bytes, model_to_bytes
 from .modelfile import read_model_bytes
-from .outputs import COLUMNS, SINKS, Counts, LabelSummary, added_names, format_for, sink_format, too_long_row
+from .outputs import SINKS, Counts, LabelSummary, added_columns, added_names, format_for, sink_format, too_long_row
 from .tables import MAX_LINE_CHARS, detect_delimiter, name_list, text_encoding
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -120,6 +120,7 @@ class _PartitionLabels:
     text_column: str
     names: list[str]
     threshold: float | None
+    top_functions: int = 1
 
 
 def _label_partition(df: Any, data: bytes, task: _PartitionLabels) -> Any:
@@ -140,7 +141,7 @@ def _label_partition(df: Any, data: bytes, task: _PartitionLabels) -> Any:
     cells: dict[str | None, tuple[str, ...]] = {}
     for start in range(0, len(unique), DEFAULT_CHUNK):
         batch = unique[start : start + DEFAULT_CHUNK]
-        cells.update(zip(batch, format_labels(model, batch, task.threshold)))  # type: ignore[arg-type]
+        cells.update(zip(batch, format_labels(model, batch, task.threshold, task.top_functions)))  # type: ignore[arg-type]
     labels = [cells[t] for t in texts]
     columns = list(zip(*labels)) if labels else [()] * len(task.names)
     out = df.copy(deep=False)
@@ -156,9 +157,11 @@ def label_dataframe(
     model: Model | str | Path | None = None,
     prefix: str = "",
     threshold: float | None = None,
+    top_functions: int = 1,
 ) -> "dd.DataFrame":
-    """``frame`` with ``office``, ``office_confidence``, ``function``, ``function_confidence``
-    and ``needs_review`` (each after ``prefix``) added: lazy, one task per partition.
+    """``frame`` with ``office``, ``office_confidence``, ``function``, ``function_confidence``,
+    ``needs_review`` and ``review_reason`` (and with ``top_functions`` K > 1 the runners-up
+    ``function_2`` ... ``function_K_confidence``; each after ``prefix``) added: lazy, one task per partition.
 
     ``text_column`` defaults to the only plausible column, as in ``label_csv``. ``model`` is a
     loaded :class:`~bpo_classify.model.Model`, a model file, or ``None`` for the shipped model;
@@ -169,14 +172,16 @@ def label_dataframe(
     require_dask()
     header = [str(c) for c in frame.columns if c != _EXTRA]
     text_column = header[choose_text_column(header, text_column, "the Dask DataFrame")]
-    return _labelled(frame, model_bytes(model), text_column, added_names(header, prefix), threshold)
+    return _labelled(frame, model_bytes(model), text_column, added_names(header, prefix, top_functions), threshold, top_functions)
 
 
-def _labelled(frame: "dd.DataFrame", data: bytes, text_column: str, names: list[str], threshold: float | None) -> "dd.DataFrame":
+def _labelled(
+    frame: "dd.DataFrame", data: bytes, text_column: str, names: list[str], threshold: float | None, top_functions: int = 1
+) -> "dd.DataFrame":
     """The lazy labelling of ``frame`` with the model whose file bytes are ``data``."""
     import pandas as pd
 
-    task = _PartitionLabels(hashlib.sha256(data).hexdigest(), text_column, names, threshold)
+    task = _PartitionLabels(hashlib.sha256(data).hexdigest(), text_column, names, threshold, top_functions)
     meta = frame._meta.drop(columns=[_EXTRA]) if _EXTRA in frame.columns else frame._meta.copy()
     for name in names:
         meta[name] = pd.Series([], index=meta.index[:0], dtype=_string_dtype())
@@ -344,6 +349,7 @@ class _PartFormat:
     fmt: str
     delimiter: str
     names: list[str]
+    top_functions: int = 1
 
 
 def _write_part(df: Any, fs: Any, directory: str, number: int, form: _PartFormat) -> Counts:
@@ -356,7 +362,7 @@ def _write_part(df: Any, fs: Any, directory: str, number: int, form: _PartFormat
     rows = [list(r) for r in zip(*(df[c].tolist() for c in inputs))] if inputs else [[] for _ in range(len(df))]
     labels = list(zip(*(df[c].tolist() for c in form.names)))  # plain lists: quicker than itertuples
     with fs.open(path, **sink.open_arguments()) as out:
-        writer = sink(out, inputs + form.names, form.delimiter)
+        writer = sink(out, inputs + form.names, form.delimiter, added_columns(form.top_functions))
         for start in range(0, len(rows), DEFAULT_CHUNK):
             writer.write(rows[start : start + DEFAULT_CHUNK], labels[start : start + DEFAULT_CHUNK])
         writer.close()
@@ -437,6 +443,7 @@ def write_parts(
     delimiter: str = ",",
     names: Sequence[str] | None = None,
     storage_options: dict[str, Any] | None = None,
+    top_functions: int = 1,
 ) -> tuple[LabelSummary, int]:
     """Compute ``labelled`` and write it under the directory ``output``, one file per partition.
 
@@ -444,13 +451,15 @@ def write_parts(
     only once every part is written: an interrupted or failed run leaves nothing under
     the final name. A partition Dask retries (its worker died) rewrites the same part
     file, so every row is in the output exactly once. Returns the summary and the number
-    of parts. ``names`` are the five added columns (default: the frame's last five).
+    of parts. ``names`` are the added columns (default: the frame's last ones, as many as
+    :func:`~bpo_classify.outputs.added_columns` of ``top_functions`` has).
     """
     require_dask()
     import dask
 
     _check_format(fmt)
-    form = _PartFormat(fmt, delimiter, list(names) if names is not None else [str(c) for c in labelled.columns[-len(COLUMNS):]])
+    added = len(added_columns(top_functions))
+    form = _PartFormat(fmt, delimiter, list(names) if names is not None else [str(c) for c in labelled.columns[-added:]], top_functions)
     with _staging(output, storage_options) as (fs, staging):
         parts = labelled.to_delayed()
         writes = [dask.delayed(_write_part, pure=False)(part, fs, staging, i, form) for i, part in enumerate(parts)]
@@ -528,6 +537,7 @@ class LabelJob:
     model_data: bytes
     threshold: float | None = None
     storage_options: dict[str, Any] | None = None
+    top_functions: int = 1
 
     @property
     def partitions(self) -> int:
@@ -539,10 +549,10 @@ class LabelJob:
         The labelling is built here, so that the model goes to the workers of the client
         running now (see :func:`_ship`).
         """
-        labelled = _labelled(self.frame, self.model_data, self.text_column, self.names, self.threshold)
+        labelled = _labelled(self.frame, self.model_data, self.text_column, self.names, self.threshold, self.top_functions)
         summary, parts = write_parts(
             labelled, self.output, fmt=self.fmt, delimiter=self.delimiter, names=self.names,
-            storage_options=self.storage_options,
+            storage_options=self.storage_options, top_functions=self.top_functions,
         )
         summary.text_column = self.text_column
         return summary, parts
@@ -575,9 +585,10 @@ def plan_files(
     delimiter = format_for(output, delimiter).delimiter if fmt == "csv" else delimiter
     header = [str(c) for c in frame.columns if c != _EXTRA]
     chosen = header[choose_text_column(header, options.text_column, "the input")]
-    names = added_names(header, options.prefix)
+    names = added_names(header, options.prefix, options.top_functions)
     return LabelJob(
-        frame, output, fmt, delimiter, names, chosen, model_bytes(options.model), options.threshold, storage_options
+        frame, output, fmt, delimiter, names, chosen, model_bytes(options.model), options.threshold, storage_options,
+        options.top_functions,
     )
 
 

@@ -37,7 +37,7 @@ from typing import IO, Any, Iterator, Sequence
 
 from .errors import InputFileError, OutputFileError
 from .extras import EXCEL
-from .outputs import COLUMNS, Cells, Sink
+from .outputs import COLUMNS, Cells, Column, Sink
 from .tables import TableSource, name_list, office_file_problem
 
 #: Names read as workbooks (python-calamine reads all of them; only ``.xlsx`` is written).
@@ -198,8 +198,11 @@ class XlsxSink(Sink):
     binary = True
     typed = True
 
-    def __init__(self, out: IO[bytes], header: Sequence[str], delimiter: str = ",", excel_safe: bool = False):
-        super().__init__(out, header, delimiter, excel_safe)
+    def __init__(
+        self, out: IO[bytes], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS,
+        excel_safe: bool = False,
+    ):
+        super().__init__(out, header, delimiter, columns, excel_safe)
         if len(self.header) > MAX_COLUMNS:
             raise OutputFileError(
                 f"the output would have {len(self.header):,} columns; Excel sheets hold at most {MAX_COLUMNS:,}: write .csv or .parquet"
@@ -211,7 +214,7 @@ class XlsxSink(Sink):
         self.book = xlsxwriter.Workbook(out, options)
         self.sheet = self.book.add_worksheet("labelled")
         self.formats = {kind: self.book.add_format({"num_format": spec}) for kind, spec in _DATE_FORMATS}
-        self.added = [column.type.value for column in COLUMNS]
+        self.added = [column.type.value for column in self.columns]
         self.row = 0
         self._write([*self.header])
 

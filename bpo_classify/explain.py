@@ -44,6 +44,10 @@ class Contribution:
 class Explanation:
     """The prediction with the terms behind it and the runner-up function.
 
+    The runner-up is ``predict``'s ``function_2``: the likeliest other function of the office
+    shown, on the scale of ``function_confidence`` (P(office) x P(function | office)), so never
+    above it; ``None`` when the office has no other function.
+
     ``intercept`` and ``terms`` add up to the calibrated log-odds of front-office for a
     clear task; ``mixed_intercept`` and ``mixed_terms`` to the log-odds that the task is
     mixed (``mixed_probability`` is None for a model without a detector).
@@ -126,19 +130,19 @@ def _contributions(model: Model, text: str, coef: np.ndarray) -> list[Contributi
 
 def explain(model: Model, text: str, threshold: float | None = None) -> Explanation:
     """Explain one prediction: office, function, runner-up function and the terms' contributions."""
-    prediction = model.predict([text], threshold)[0]
+    # The runner-up is predict's function_2: the same office, the same scale as function_confidence.
+    prediction = model.predict([text], threshold, top_functions=2)[0]
     if prediction.office is None:
         return Explanation(text, None, None, None, None, None, None, 0.0, [])
     terms, intercept = term_contributions(model, text)
-    proba = model.function_proba([text])[0]
-    order = [i for i in np.argsort(-proba) if model.function_classes[i] != prediction.function]
+    runner_up, runner_up_p = prediction.runners_up[0] if prediction.runners_up else (None, None)
     mixed_terms, mixed_intercept, p_mixed = [], None, None
     if model.mixed_coef is not None:
         mixed_terms, mixed_intercept = mixed_contributions(model, text)
         p_mixed = _probability(mixed_terms, mixed_intercept)
     return Explanation(
         text, prediction.office, prediction.office_confidence, prediction.function,
-        prediction.function_confidence, model.function_classes[order[0]], float(proba[order[0]]),
+        prediction.function_confidence, runner_up, runner_up_p,
         intercept, terms, _probability(terms, intercept), p_mixed, mixed_intercept, mixed_terms,
     )
 

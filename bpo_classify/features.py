@@ -18,9 +18,10 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Container, Sequence
 
 import numpy as np
 
@@ -69,6 +70,42 @@ HEAD_BREAK = re.compile(
 def head_terms(text: str, words: int) -> list[str]:
     """The first ``words`` tokens of the text's main clause (what the ``head`` block counts)."""
     return tokens(HEAD_BREAK.split(text.lower(), 1)[0])[:words]
+
+
+def word_familiarity(word: str, known: Container[str]) -> tuple[float, float]:
+    """``(known weight, total weight)`` of one (lower-cased) word's tokens for :func:`familiar_share`.
+
+    Example:
+        >>> word_familiarity("invoices/xyzzy", {"invoice"})
+        (2.8284271247461903, 5.06449510224598)
+    """
+    known_weight = total = 0.0
+    for token in tokens(word):
+        if not token.isdigit():
+            weight = math.sqrt(len(token))
+            total += weight
+            if token in known or token.rstrip("s") in known:
+                known_weight += weight
+    return known_weight, total
+
+
+def familiar_share(texts: Sequence[str], known: Container[str]) -> np.ndarray:
+    """Share of each text's words that are ``known`` (the reference; ``scoring`` computes it per distinct word).
+
+    Words count by the square root of their length; words of digits only are left out; a
+    word is known when ``known`` has it, or has it without a final "s". 0 for no word.
+
+    Example:
+        >>> familiar_share(["process invoices", "procesar facturas", "12345"], {"process", "invoice"}).tolist()
+        [1.0, 0.0, 0.0]
+    """
+    out = np.zeros(len(texts))
+    for i, text in enumerate(texts):
+        words = [w for w in tokens(text.lower()) if not w.isdigit()]
+        if words:
+            weights = [math.sqrt(len(w)) for w in words]
+            out[i] = sum(wt for w, wt in zip(words, weights) if w in known or w.rstrip("s") in known) / sum(weights)
+    return out
 
 
 ANALYZERS: dict[str, Callable[[str, tuple[int, int]], list[str]]] = {

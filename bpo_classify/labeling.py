@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import multiprocessing
 import operator
@@ -31,7 +32,10 @@ from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import InputFileError, MissingColumnError, OutputFileError, WorkerError
 from .model import Model, load_model
-from .outputs import ADDED_COLUMNS, Cells, Counts, LabelSummary, added_names, cells, open_sink, format_for, sink_class, too_long_row
+from .outputs import (
+    ADDED_COLUMNS, Cells, Counts, LabelSummary, added_columns, added_names, cells, format_for, open_sink, sink_class,
+    too_long_row,
+)
 from .readers import open_table
 from .tables import TableReader, name_list
 
@@ -60,7 +64,8 @@ class LabelOptions:
     ``model`` is a loaded :class:`~bpo_classify.model.Model`, a model file, or ``None``
     for the shipped model; ``text_column`` ``None`` picks the only plausible column;
     ``prefix`` goes before each added column's name; ``threshold`` ``None`` is the
-    model's own.
+    model's own; ``top_functions`` K > 1 adds the runner-up functions ``function_2`` ...
+    ``function_K`` with their confidences (see :func:`~bpo_classify.outputs.added_columns`).
     """
 
     model: Model | str | Path | None = None
@@ -68,6 +73,7 @@ class LabelOptions:
     prefix: str = ""
     threshold: float | None = None
     encoding: str = "utf-8"
+    top_functions: int = 1
 
     def loaded_model(self) -> Model:
         """The model, loaded if it is a file."""
@@ -100,12 +106,12 @@ def choose_text_column(header: Sequence[str], requested: str | None = None, sour
     raise MissingColumnError(f"{why}; columns: {name_list(header)}; name one with --text-column")
 
 
-def format_labels(model: Model, texts: Sequence[str | None], threshold: float | None) -> list[Cells]:
-    """The added cells of each text, as CSV writes them (see :data:`~bpo_classify.outputs.COLUMNS`).
+def format_labels(model: Model, texts: Sequence[str | None], threshold: float | None, top_functions: int = 1) -> list[Cells]:
+    """The added cells of each text, as CSV writes them (see :func:`~bpo_classify.outputs.added_columns`).
 
     A text's cells do not depend on the batch it comes in.
     """
-    return cells(model.predict_columns(texts, threshold))
+    return cells(model.predict_columns(texts, threshold, top_functions))
 
 
 class Labeller:
@@ -124,10 +130,13 @@ class Labeller:
         2
     """
 
-    def __init__(self, model: Model, text_index: int, threshold: float | None = None, cache_size: int | None = None):
+    def __init__(
+        self, model: Model, text_index: int, threshold: float | None = None, cache_size: int | None = None, top_functions: int = 1
+    ):
         self.model = model
         self.text_index = text_index
         self.threshold = threshold
+        self.top_functions = top_functions
         self.cache_size = CACHE_SIZE if cache_size is None else cache_size
         self.fresh: dict[str, Cells] = {}
         self.older: dict[str, Cells] = {}
@@ -151,7 +160,7 @@ class Labeller:
 
     def score(self, texts: list[str]) -> dict[str, Cells]:
         """The cells of distinct ``texts``, computed here."""
-        return score_texts(self.model, texts, self.threshold)
+        return score_texts(self.model, texts, self.threshold, self.top_functions)
 
     def labels(self, texts: Sequence[str]) -> list[Cells]:
         """The added cells of each text."""
@@ -171,9 +180,9 @@ class Labeller:
         return LabelledChunk(rows, labels, Counts.of_cells(labels))
 
 
-def score_texts(model: Model, texts: list[str], threshold: float | None) -> dict[str, Cells]:
+def score_texts(model: Model, texts: list[str], threshold: float | None, top_functions: int = 1) -> dict[str, Cells]:
     """``{text: cells}`` for distinct ``texts`` (confidence strings interned, cells as tuples)."""
-    return dict(zip(texts, format_labels(model, texts, threshold))) if texts else {}
+    return dict(zip(texts, format_labels(model, texts, threshold, top_functions))) if texts else {}
 
 
 @dataclass
@@ -218,11 +227,11 @@ def _fit(row: list[str], width: int, number: int, summary: LabelSummary) -> list
 
 def label_rows(
     model: Model, rows: Iterable[list[str]], text_index: int, width: int, *, threshold: float | None = None,
-    chunk_size: int = DEFAULT_CHUNK, summary: LabelSummary | None = None, first_row: int = 1,
+    chunk_size: int = DEFAULT_CHUNK, summary: LabelSummary | None = None, first_row: int = 1, top_functions: int = 1,
 ) -> Iterator[list[str]]:
     """Yield each input row (padded to ``width`` fields) with its added cells appended, in order."""
     summary = summary if summary is not None else LabelSummary()
-    labeller = Labeller(model, text_index, threshold)
+    labeller = Labeller(model, text_index, threshold, top_functions=top_functions)
     for chunk in chunked_rows(rows, width, chunk_size, summary, first_row):
         labels = labeller.labels([row[text_index] for row in chunk])
         summary.add(Counts.of_cells(labels))
@@ -254,19 +263,22 @@ def label_csv(
     sheet: str | None = None,
     output_format: str | None = None,
     excel_safe: bool = False,
+    top_functions: int = 1,
 ) -> LabelSummary:
     """Label every row of ``input`` (``-`` for stdin) and write ``output`` (``None`` or ``-``: stdout).
 
     The output keeps the input's rows, order and columns and adds ``office``,
     ``office_confidence``, ``function``, ``function_confidence``, ``needs_review`` and
-    ``review_reason`` (each preceded by ``prefix``). The input is CSV or TSV (``.gz`` too),
-    an Excel workbook (``.xlsx``, ``.xls``, ...; ``sheet`` picks the sheet, default the
-    first) or Parquet, by its name. The output's format follows its name: ``.csv`` commas,
-    ``.tsv`` tabs, ``.jsonl`` JSON Lines (those three also ``.gz``), ``.parquet`` (needs
-    ``pip install 'bpo-classify[parquet]'``), ``.xlsx`` (needs ``bpo-classify[excel]``);
-    standard output or a name that says nothing gets ``output_format`` (``csv``, ``tsv``,
-    ``jsonl``) or the input's delimiter. ``excel_safe`` puts an apostrophe before CSV/TSV
-    cells a spreadsheet would run as formulas (see :func:`~bpo_classify.outputs.excel_safe`).
+    ``review_reason``, and with ``top_functions`` K > 1 ``function_2``,
+    ``function_2_confidence``, ... ``function_K_confidence`` (each preceded by ``prefix``).
+    The input is CSV or TSV (``.gz`` too), an Excel workbook (``.xlsx``, ``.xls``, ...;
+    ``sheet`` picks the sheet, default the first) or Parquet, by its name. The output's
+    format follows its name: ``.csv`` commas, ``.tsv`` tabs, ``.jsonl`` JSON Lines (those
+    three also ``.gz``), ``.parquet`` (needs ``pip install 'bpo-classify[parquet]'``),
+    ``.xlsx`` (needs ``bpo-classify[excel]``); standard output or a name that says nothing
+    gets ``output_format`` (``csv``, ``tsv``, ``jsonl``) or the input's delimiter.
+    ``excel_safe`` puts an apostrophe before CSV/TSV cells a spreadsheet would run as
+    formulas (see :func:`~bpo_classify.outputs.excel_safe`).
     Raises a :class:`~bpo_classify.errors.BpoClassifyError` subclass for bad input; in
     that case, as when interrupted, no output file is left behind.
 
@@ -278,7 +290,7 @@ def label_csv(
     any code that starts processes must (where processes are spawned, the script is
     imported again by each).
     """
-    options = LabelOptions(model, text_column, prefix, threshold, encoding)
+    options = LabelOptions(model, text_column, prefix, threshold, encoding, top_functions)
     return label_file(
         input, output, options, chunk_size=chunk_size, stdout=stdout, jobs=jobs, progress=progress, sheet=sheet,
         output_format=output_format, excel_safe=excel_safe,
@@ -312,11 +324,12 @@ def label_file(
         text_index = choose_text_column(table.header, options.text_column, str(input))
         table.text_at(text_index)
         summary.text_column = table.header[text_index]
-        header = table.header + added_names(table.header, options.prefix)
+        header = table.header + added_names(table.header, options.prefix, options.top_functions)
         chunks = chunked_rows(table, len(table.header), chunk_size, summary)
-        labeller = Labeller(model, text_index, options.threshold)
+        labeller = Labeller(model, text_index, options.threshold, top_functions=options.top_functions)
         form = format_for(output, table.delimiter, output_format)
-        with open_sink(output, header, table.delimiter, stdout, form=form, excel_safe=excel_safe) as sink:
+        columns = added_columns(options.top_functions)
+        with open_sink(output, header, table.delimiter, stdout, form=form, excel_safe=excel_safe, columns=columns) as sink:
             for done in _label_chunks(chunks, labeller, jobs):
                 sink.write(done.rows, done.labels)
                 summary.add(done.counts)
@@ -363,7 +376,7 @@ def labelled_stream(
     checked = LabelSummary(output="<stream>")
     with TableReader(input, options.encoding, name=source) as table:
         text_index = choose_text_column(table.header, options.text_column, source)
-        header = table.header + added_names(table.header, options.prefix)
+        header = table.header + added_names(table.header, options.prefix, options.top_functions)
         for chunk in chunked_rows(table, len(table.header), chunk_size, checked):
             checked.rows += len(chunk)
         delimiter = table.delimiter
@@ -372,8 +385,9 @@ def labelled_stream(
 
     def chunks() -> Iterator[str]:
         out = io.StringIO()
-        with TableReader(input, options.encoding, name=source) as table, open_sink(None, header, delimiter, out) as sink:
-            labeller = Labeller(model, text_index, options.threshold)
+        columns = added_columns(options.top_functions)
+        with TableReader(input, options.encoding, name=source) as table, open_sink(None, header, delimiter, out, columns=columns) as sink:
+            labeller = Labeller(model, text_index, options.threshold, top_functions=options.top_functions)
             yield out.getvalue()
             counts = Counts()
             for chunk in chunked_rows(table, len(table.header), chunk_size, LabelSummary()):
@@ -390,20 +404,60 @@ def labelled_stream(
 
 
 # -- parallel labelling -----------------------------------------------------------------------
-_WORKER: tuple[Model, float | None] | None = None
+_WORKER: tuple[Model, float | None, int] | None = None
 
 
-def _start_worker(model: Model, threshold: float | None) -> None:
-    # Ctrl-C is for the main process, which stops the pool; a worker just finishes its batch.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def _start_worker(model: Model, threshold: float | None, top_functions: int = 1, parent: int | None = None) -> None:
+    # Ctrl-C and Ctrl-\ reach the whole process group: they are for the main process, which
+    # stops the pool. SIGTERM and SIGHUP end a worker (the handlers inherited by fork, which
+    # print the main process's message, are put back to the default).
+    for name, action in (("SIGINT", signal.SIG_IGN), ("SIGQUIT", signal.SIG_IGN), ("SIGTERM", signal.SIG_DFL), ("SIGHUP", signal.SIG_DFL)):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), action)
+    die_with_parent(os.getppid() if parent is None else parent)
     global _WORKER
-    _WORKER = (model, threshold)
+    _WORKER = (model, threshold, top_functions)
 
 
-def _score(texts: list[str]) -> dict[str, Cells]:
+def die_with_parent(parent: int) -> None:
+    """End this process when the process ``parent`` ends, even by SIGKILL (the out-of-memory killer).
+
+    On Linux the kernel sends SIGKILL (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon
+    thread notices that ``getppid()`` changed. A parent already gone ends it at once.
+    """
+    if not _parent_death_signal():
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+
+def _parent_death_signal() -> bool:
+    """Ask Linux for SIGKILL when the parent dies; whether that worked."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        return libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int, interval: float = 0.5) -> None:
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _score(texts: list[str]) -> list[Cells]:
+    # Only the cells travel back: the main process still has the texts it sent.
     assert _WORKER is not None
-    return score_texts(_WORKER[0], texts, _WORKER[1])
+    model, threshold, top_functions = _WORKER
+    return format_labels(model, texts, threshold, top_functions)
 
 
 def _label_chunks(chunks: Iterator[list[list[str]]], labeller: Labeller, jobs: int) -> Iterator[LabelledChunk]:
@@ -426,15 +480,17 @@ def _label_chunks(chunks: Iterator[list[list[str]]], labeller: Labeller, jobs: i
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(
-        jobs, mp_context=_start_method(), initializer=_start_worker, initargs=(labeller.model, labeller.threshold)
+        jobs, mp_context=_start_method(), initializer=_start_worker,
+        initargs=(labeller.model, labeller.threshold, labeller.top_functions, os.getpid()),
     )
+    finished = False
     try:
         pending: collections.deque[Any] = collections.deque()
 
         def finish() -> LabelledChunk:
-            rows, texts, known, future = pending.popleft()
+            rows, texts, known, missing, future = pending.popleft()
             if future is not None:
-                new = future.result()
+                new = dict(zip(missing, future.result()))
                 labeller.remember(new)
                 known.update(new)
             return labeller.render(rows, list(map(known.__getitem__, texts)))
@@ -442,15 +498,27 @@ def _label_chunks(chunks: Iterator[list[list[str]]], labeller: Labeller, jobs: i
         for chunk in itertools.chain([first, second], chunks):
             texts = labeller.texts(chunk)
             known, missing = labeller.recall(texts)
-            pending.append((chunk, texts, known, pool.submit(_score, missing) if missing else None))
+            pending.append((chunk, texts, known, missing, pool.submit(_score, missing) if missing else None))
             if len(pending) >= 2 * jobs:
                 yield finish()
         while pending:
             yield finish()
+        finished = True
     except BrokenProcessPool:
         raise WorkerError("a labelling worker process stopped unexpectedly (out of memory?); try --jobs 1") from None
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if not finished:
+            # Interrupted or failed: the results are not wanted, so the workers are killed
+            # rather than waited for (a signal then ends the run at once).
+            _kill_workers(pool)
+        pool.shutdown(wait=finished, cancel_futures=True)
+
+
+def _kill_workers(pool: Any) -> None:
+    """SIGKILL the pool's worker processes (``_processes``: the executor keeps no public list)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.kill()
 
 
 def _start_method() -> Any:

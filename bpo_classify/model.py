@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,7 +33,8 @@ import numpy as np
 
 from .errors import ModelFileError
 from .features import TfidfBlock, tokens
-from .modelfile import SEMANTIC_FORMAT_VERSION, dumps, loads, read_model_file, write_model_file
+from .modelfile import SEMANTIC_FORMAT_VERSION, dumps, invalid, loads, read_model_file, write_model_file
+from .modelschema import expected_arrays
 from .policy import BACK, FRONT, FUNCTION_OFFICE
 from .scoring import LinearScorer
 
@@ -70,14 +71,19 @@ class Prediction:
     function_confidence: float | None
     needs_review: bool
     review_reason: str | None = None
-    #: With ``top_functions`` K > 1: the next K - 1 functions and their probabilities, likeliest first.
+    #: With ``top_functions`` K > 1: the next K - 1 functions of the office shown and their probabilities (on
+    #: the scale of ``function_confidence``, never above it), likeliest first; fewer when the office has fewer.
     runners_up: tuple[tuple[str, float], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as JSON-ready values (runners-up as ``{"function", "confidence"}`` objects)."""
-        d = asdict(self)
-        d["runners_up"] = [{"function": f, "confidence": c} for f, c in self.runners_up]
-        return d
+        # By hand, not dataclasses.asdict (which deep-copies every field): the server calls this per text.
+        return {
+            "text": self.text, "office": self.office, "office_confidence": self.office_confidence,
+            "function": self.function, "function_confidence": self.function_confidence,
+            "needs_review": self.needs_review, "review_reason": self.review_reason,
+            "runners_up": [{"function": f, "confidence": c} for f, c in self.runners_up],
+        }
 
 
 @dataclass(frozen=True)
@@ -94,8 +100,11 @@ class Predictions:
     runners_up: list[tuple[list[str | None], np.ndarray]] = field(default_factory=list)
 
     @classmethod
-    def of(cls, predictions: Sequence[Prediction]) -> "Predictions":
-        """The same answers column-wise (``None`` confidences as NaN)."""
+    def of(cls, predictions: Sequence[Prediction], top_functions: int | None = None) -> "Predictions":
+        """The same answers column-wise (``None`` confidences as NaN), with ``top_functions`` - 1
+        runner-up ranks (default: as many as the longest ``runners_up``)."""
+        ranks = max((len(p.runners_up) for p in predictions), default=0) if top_functions is None else max(top_functions - 1, 0)
+
         def number(values: list[float | None]) -> np.ndarray:
             return np.array([np.nan if v is None else v for v in values], dtype=float)
 
@@ -106,7 +115,7 @@ class Predictions:
             [p.review_reason for p in predictions],
             [([p.runners_up[k][0] if len(p.runners_up) > k else None for p in predictions],
               number([p.runners_up[k][1] if len(p.runners_up) > k else None for p in predictions]))
-             for k in range(max((len(p.runners_up) for p in predictions), default=0))],
+             for k in range(ranks)],
         )
 
 
@@ -197,7 +206,8 @@ class Model:
         word of another language, a hash) outweighs a short known one ("de", "en"); words of
         digits only are left out. A word is known when the word block's vocabulary has it,
         or has it without a final "s". Text in a language or script the model does not know
-        scores near 0.
+        scores near 0. (:func:`~bpo_classify.features.familiar_share` is the readable
+        reference; this comes from the scorer's word tables.)
 
         Example:
             >>> from bpo_classify import load_model
@@ -205,14 +215,7 @@ class Model:
             [1.0, 0.0, 0.0]
         """
         _check_batch(texts)
-        known = self._word_vocabulary()
-        out = np.zeros(len(texts))
-        for i, text in enumerate(texts):
-            words = [w for w in tokens(text.lower()) if not w.isdigit()]
-            if words:
-                weights = [math.sqrt(len(w)) for w in words]
-                out[i] = sum(wt for w, wt in zip(words, weights) if w in known or w.rstrip("s") in known) / sum(weights)
-        return out
+        return self._scores_and_familiar(texts)[1]
 
     def _word_vocabulary(self) -> dict[str, int] | set[str]:
         for block in self.blocks:
@@ -234,22 +237,30 @@ class Model:
         return front_office_probability(scores[:, 0], self.calibration, None if self.mixed_coef is None else self._mixed(scores))
 
     def _scores(self, texts: Sequence[str]) -> np.ndarray:
-        """Office, detector (if any) and function decision values side by side, from one pass.
+        """Office, detector (if any) and function decision values side by side, from one pass."""
+        return self._scores_and_familiar(texts)[0]
+
+    def _scores_and_familiar(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The decision values (see :meth:`_scores`) and each text's familiar share, from one pass.
 
         The :class:`~bpo_classify.scoring.LinearScorer` is kept on the model: it
         remembers the words it has analysed, so later batches are faster. A text's
         scores do not depend on the batch it comes in.
         """
+        return self._linear_scorer(self.office_coef.shape[1]).scores_and_familiar(texts)
+
+    def _linear_scorer(self, width: int) -> LinearScorer:
+        """The model's scorer over the first ``width`` feature columns (built once; threads share it)."""
         scorer = self.__dict__.get("_scorer")
         if scorer is None:
-            with _SCORER_LOCK:  # threads sharing a model share one scorer
+            with _SCORER_LOCK:
                 scorer = self.__dict__.get("_scorer")
                 if scorer is None:
                     heads = self._heads()
-                    coef = np.vstack([c for _, c, _ in heads])
+                    coef = np.vstack([c for _, c, _ in heads])[:, :width]
                     intercept = np.concatenate([i for _, _, i in heads])
-                    scorer = self.__dict__["_scorer"] = LinearScorer(self.blocks, coef, intercept)
-        return scorer.scores(texts)
+                    scorer = self.__dict__["_scorer"] = LinearScorer(self.blocks, coef, intercept, known=self._word_vocabulary())
+        return scorer
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled for parallel workers: each builds its own scorer and word table.
@@ -264,7 +275,8 @@ class Model:
         ``None`` and float NaN (a blank pandas cell) count as missing; any other
         non-string item is a ``TypeError``. Any ``str`` is accepted, lone surrogates and
         NUL included: characters the model has never seen simply add no features.
-        ``top_functions`` K > 1 also fills ``runners_up`` with the next K - 1 functions.
+        ``top_functions`` K > 1 also fills ``runners_up`` with the next K - 1 functions of the office
+        shown, likeliest first (``None`` and NaN past the office's last function).
         """
         _check_batch(texts)
         threshold = self.threshold if threshold is None else threshold
@@ -281,12 +293,12 @@ class Model:
             batch = [texts[i] for i in present]  # type: ignore[misc]
             # Score each distinct text once (exports repeat lines a lot), then spread back.
             unique = list(dict.fromkeys(batch))
-            scores = self._scores(unique)
+            scores, familiar = self._scores_and_familiar(unique)
             front = self._front(scores)
             is_front = front >= 0.5
             p_office = np.where(is_front, front, 1.0 - front)
             ranked, joint = self._ranked_functions(scores, is_front, front, len(runners_up) + 1)
-            why = self._review_reasons(unique, scores, p_office, threshold, settings)
+            why = self._review_reasons(familiar, scores, p_office, threshold, settings)
             back = np.arange(len(unique))
             if len(unique) < len(batch):
                 where = {t: k for k, t in enumerate(unique)}
@@ -302,36 +314,35 @@ class Model:
             for rank, (fn_names, fn_conf) in enumerate(runners_up, 1):
                 fn_conf[idx] = joint[back, rank]
                 for i, k in zip(present, back.tolist()):
-                    fn_names[i] = names[ranked[k, rank]]
+                    fn_names[i] = names[ranked[k, rank]] if ranked[k, rank] >= 0 else None
         review = np.array([r is not None for r in reason], dtype=bool)
         return Predictions(office, office_conf, function, function_conf, review, reason, runners_up)
 
     def _ranked_functions(
         self, scores: np.ndarray, is_front: np.ndarray, front: np.ndarray, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` likeliest functions of each text (indices), and their joint probabilities.
+        """The ``k`` likeliest functions of the office shown (indices, -1 past the office's last), and their
+        joint probabilities (NaN past the last).
 
-        One scale for every function: P(office) x P(function | office), where each office's
-        functions share that office's probability, so the fifteen add up to 1. The functions
-        of the office shown come first (the first is the one shown), then the other office's:
-        the answer never pairs an office with a function the policy gives the other.
+        One scale for every function: :func:`joint_function_probability`, P(office) x P(function |
+        office). Only the office shown's functions are ranked, so the answer never pairs an office
+        with a function the policy gives the other, and no runner-up is likelier than the function
+        shown (the other office's functions share 1 - P(office) between them).
         """
-        fprob = _softmax(scores[:, self._column("function") :])
+        joint = joint_function_probability(_softmax(scores[:, self._column("function") :]), self.function_classes, front)
         in_front = np.array([FUNCTION_OFFICE[c] == FRONT for c in self.function_classes])
-        front_total = np.maximum((fprob * in_front).sum(axis=1, keepdims=True), 1e-300)
-        back_total = np.maximum((fprob * ~in_front).sum(axis=1, keepdims=True), 1e-300)
-        joint = np.where(in_front, fprob / front_total * front[:, None], fprob / back_total * (1.0 - front)[:, None])
-        # Sort by (belongs to the office shown, joint probability), both descending.
         shown = in_front[None, :] == is_front[:, None]
-        order = np.lexsort((-joint, ~shown), axis=1)[:, :k] if k > 1 else np.argmax(np.where(shown, joint, -1.0), axis=1)[:, None]
-        return order, np.take_along_axis(joint, order, axis=1)
+        ranked = np.where(shown, joint, -1.0)
+        order = np.argsort(-ranked, axis=1, kind="stable")[:, :k] if k > 1 else np.argmax(ranked, axis=1)[:, None]
+        inside = np.take_along_axis(shown, order, axis=1)
+        return np.where(inside, order, -1), np.where(inside, np.take_along_axis(joint, order, axis=1), np.nan)
 
     def _review_reasons(
-        self, texts: Sequence[str], scores: np.ndarray, p_office: np.ndarray, threshold: float, settings: dict[str, float]
+        self, familiar: np.ndarray, scores: np.ndarray, p_office: np.ndarray, threshold: float, settings: dict[str, float]
     ) -> list[str | None]:
-        """Why each (non-blank) text needs review (see :func:`review_reasons`)."""
+        """Why each (non-blank) text needs review (see :func:`review_reasons`); ``familiar``: their familiar shares."""
         return review_reasons(
-            self.familiar_share(texts), self._not_a_task(scores) if self.not_a_task_coef is not None else None,
+            familiar, self._not_a_task(scores) if self.not_a_task_coef is not None else None,
             self._mixed(scores), p_office, threshold, settings,
         )
 
@@ -381,6 +392,26 @@ def review_reasons(
     ]
 
 
+def joint_function_probability(function_proba: np.ndarray, classes: Sequence[str], front: np.ndarray) -> np.ndarray:
+    """P(office) x P(function | office) for every function: the one scale of ``function_confidence``
+    and of every runner-up (``predict``, ``label``, ``explain``, the review page).
+
+    ``function_proba`` is the function model's probabilities (rows of texts, columns in
+    ``classes`` order), ``front`` P(front-office) of each text. Each office's functions are
+    renormalised among themselves and share that office's probability, so a row adds up to 1.
+
+    Example:
+        >>> joint_function_probability(np.array([[0.6, 0.3, 0.1]]), ["payroll", "sales", "reception"],
+        ...                            np.array([0.8])).round(3).tolist()
+        [[0.2, 0.6, 0.2]]
+    """
+    in_front = np.array([FUNCTION_OFFICE[c] == FRONT for c in classes])
+    front_total = np.maximum((function_proba * in_front).sum(axis=1, keepdims=True), 1e-300)
+    back_total = np.maximum((function_proba * ~in_front).sum(axis=1, keepdims=True), 1e-300)
+    front = np.asarray(front, dtype=float)[:, None]
+    return np.where(in_front, function_proba / front_total * front, function_proba / back_total * (1.0 - front))
+
+
 def front_office_probability(
     office_scores: np.ndarray, calibration: tuple[float, float], p_mixed: np.ndarray | None = None
 ) -> np.ndarray:
@@ -417,8 +448,10 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # Same formula as scipy.special.expit, without importing SciPy.
-    return 1.0 / (1.0 + np.exp(-x))
+    # Same formula as scipy.special.expit, without importing SciPy; exp(-x) overflowing to inf
+    # for a very negative x gives exactly 0.0, the right limit, so the warning is not wanted.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def _opt(value: float) -> float | None:
@@ -442,7 +475,7 @@ def load_model(path: Path | str | None = None) -> Model:
     if path is not None and str(path) == SEMANTIC_NAME and not Path(path).exists():
         path = Path(str(resources.files("bpo_classify") / "data" / f"{SEMANTIC_NAME}_model.bpoc"))
     path = default_model_path() if path is None else Path(path)
-    return _from_file_parts(*read_model_file(path), str(path))
+    return _from_file_parts(*read_model_file(path, expected_arrays), str(path))
 
 
 def model_to_bytes(model: Model) -> bytes:
@@ -457,7 +490,7 @@ def model_to_bytes(model: Model) -> bytes:
 
 def model_from_bytes(data: bytes, source: str = "model bytes") -> Model:
     """The model in the bytes of a model file (checked as :func:`load_model` checks a file)."""
-    return _from_file_parts(*loads(data, source), source)
+    return _from_file_parts(*loads(data, source, expected_arrays), source)
 
 
 def _file_parts(model: Model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -508,6 +541,8 @@ def _from_file_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], sour
                 raise ValueError("vocabulary does not match its header")
             head_words = int(spec["head_words"]) if spec["analyzer"] == "head" else 0
             vocabulary = dict(zip(terms, range(len(terms))))
+            if len(vocabulary) != len(terms):
+                raise ValueError(f"block {i} lists a term twice")
             blocks.append(
                 TfidfBlock(spec["analyzer"], tuple(spec["ngram_range"]), vocabulary, arrays[f"idf_{i}"], offset, head_words)
             )
@@ -542,7 +577,7 @@ def _from_file_parts(header: dict[str, Any], arrays: dict[str, np.ndarray], sour
         if not set(model.function_classes) <= set(FUNCTION_OFFICE):
             raise ValueError("unknown function labels")
     except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"model file is corrupt ({exc}): {source}") from None
+        raise invalid(source, str(exc)) from None
     if encoder is not None:
         from .semantic import as_semantic  # only for a semantic model: the default path imports nothing new
 

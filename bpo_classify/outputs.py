@@ -105,19 +105,34 @@ ADDED_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 _OFFICE, _REVIEW = ADDED_COLUMNS.index("office"), ADDED_COLUMNS.index("needs_review")
 
 
+def added_columns(top_functions: int = 1) -> tuple[Column, ...]:
+    """:data:`COLUMNS`, then with ``top_functions`` K > 1 the runners-up: ``function_2``,
+    ``function_2_confidence``, ... ``function_K_confidence`` (empty past the office's last function).
+
+    Example:
+        >>> [c.name for c in added_columns(2)][-3:]
+        ['review_reason', 'function_2', 'function_2_confidence']
+    """
+    def runner_up(rank: int) -> tuple[Column, Column]:
+        return (Column(f"function_{rank + 2}", LABEL, lambda p: _labels(p.runners_up[rank][0])),
+                Column(f"function_{rank + 2}_confidence", PROBABILITY, lambda p: _probabilities(p.runners_up[rank][1])))
+
+    return COLUMNS + tuple(c for rank in range(max(top_functions, 1) - 1) for c in runner_up(rank))
+
+
 def cells(predictions: "Predictions") -> list[Cells]:
-    """The added cells of each prediction of a batch, in :data:`COLUMNS` order."""
-    return list(zip(*(column.fill(predictions) for column in COLUMNS)))
+    """The added cells of each prediction of a batch, in :func:`added_columns` order (runners-up as predicted)."""
+    return list(zip(*(column.fill(predictions) for column in added_columns(1 + len(predictions.runners_up)))))
 
 
-def added_names(header: Sequence[str], prefix: str = "") -> list[str]:
+def added_names(header: Sequence[str], prefix: str = "", top_functions: int = 1) -> list[str]:
     """The added column names after ``prefix``; an error naming ``--prefix`` if one is in ``header`` already.
 
     Example:
         >>> added_names(["duty"], "bpo_")[:2]
         ['bpo_office', 'bpo_office_confidence']
     """
-    names = [prefix + n for n in ADDED_COLUMNS]
+    names = [prefix + c.name for c in added_columns(top_functions)]
     clash = [n for n in names if n in header]
     if clash:
         raise ColumnConflictError(
@@ -280,8 +295,9 @@ def sink_format(output: str) -> str:
 class Sink:
     """Where labelled rows go: made with an open file and the header, written one chunk at a time, then closed.
 
-    The header's last ``len(COLUMNS)`` names are the added columns. ``excel_safe`` asks
-    a text format to defuse cells a spreadsheet would run as formulas (:func:`excel_safe`).
+    The header's last ``len(columns)`` names are the added columns (:data:`COLUMNS`, or
+    :func:`added_columns` with runners-up). ``excel_safe`` asks a text format to defuse
+    cells a spreadsheet would run as formulas (:func:`excel_safe`).
     """
 
     #: Whether the file is opened in binary mode.
@@ -289,10 +305,14 @@ class Sink:
     #: Whether the input's cells may be typed values (numbers, dates) rather than text (Excel keeps them).
     typed: ClassVar[bool] = False
 
-    def __init__(self, out: IO[Any], header: Sequence[str], delimiter: str = ",", excel_safe: bool = False):
+    def __init__(
+        self, out: IO[Any], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS,
+        excel_safe: bool = False,
+    ):
         self.out = out
         self.header = list(header)
         self.delimiter = delimiter
+        self.columns = tuple(columns)
         self.excel_safe = excel_safe
 
     @classmethod
@@ -320,8 +340,11 @@ class Sink:
 class CsvSink(Sink):
     """Delimited text (the delimiter asked for), ``\\n`` line ends, quoting only where needed."""
 
-    def __init__(self, out: IO[str], header: Sequence[str], delimiter: str = ",", excel_safe: bool = False):
-        super().__init__(out, header, delimiter, excel_safe)
+    def __init__(
+        self, out: IO[str], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS,
+        excel_safe: bool = False,
+    ):
+        super().__init__(out, header, delimiter, columns, excel_safe)
         write_rows(out, excel_safe_rows([self.header]) if excel_safe else [self.header], delimiter)
 
     @classmethod
@@ -344,15 +367,18 @@ class JsonlSink(Sink):
     """JSON Lines: one object per row, the input's columns as strings, each added column with its
     :class:`CellType` (a number, ``true``/``false``, ``null`` when empty), in header order."""
 
-    def __init__(self, out: IO[str], header: Sequence[str], delimiter: str = ",", excel_safe: bool = False):
-        super().__init__(out, header, delimiter, excel_safe)
+    def __init__(
+        self, out: IO[str], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS,
+        excel_safe: bool = False,
+    ):
+        super().__init__(out, header, delimiter, columns, excel_safe)
         repeated = sorted({name for name in self.header if self.header.count(name) > 1})
         if repeated:
             raise OutputFileError(
                 f"JSON Lines needs distinct column names, and {', '.join(map(repr, repeated))} repeat; "
                 "rename them or write .csv"
             )
-        self._inputs = len(self.header) - len(COLUMNS)
+        self._inputs = len(self.header) - len(self.columns)
         self._encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
     @classmethod
@@ -360,7 +386,7 @@ class JsonlSink(Sink):
         return "jsonl"
 
     def write(self, rows: list[list[str]], labels: Sequence[Cells]) -> None:
-        header, encode, values = self.header, self._encode, [c.type.value for c in COLUMNS]
+        header, encode, values = self.header, self._encode, [c.type.value for c in self.columns]
         lines = []
         for row, added in zip(rows, labels):
             cells = row + [value(cell) for value, cell in zip(values, added)]
@@ -374,14 +400,17 @@ class ParquetSink(Sink):
 
     binary = True
 
-    def __init__(self, out: IO[bytes], header: Sequence[str], delimiter: str = ",", excel_safe: bool = False):
-        super().__init__(out, header, delimiter, excel_safe)
+    def __init__(
+        self, out: IO[bytes], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS,
+        excel_safe: bool = False,
+    ):
+        super().__init__(out, header, delimiter, columns, excel_safe)
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         self._pa = pa
-        inputs = len(self.header) - len(COLUMNS)
-        types = [pa.string()] * inputs + [getattr(pa, c.type.parquet)() for c in COLUMNS]
+        inputs = len(self.header) - len(self.columns)
+        types = [pa.string()] * inputs + [getattr(pa, c.type.parquet)() for c in self.columns]
         self.schema = pa.schema(list(zip(self.header, types)))
         self.writer = pq.ParquetWriter(out, self.schema)
 
@@ -397,7 +426,7 @@ class ParquetSink(Sink):
         if not rows:
             return
         inputs = [[v if isinstance(v, str) else str(v) for v in values] for values in zip(*rows)]
-        added = [[column.type.value(v) for v in values] for column, values in zip(COLUMNS, zip(*labels))]
+        added = [[column.type.value(v) for v in values] for column, values in zip(self.columns, zip(*labels))]
         pa = self._pa
         arrays = [pa.array(values, type=kind) for values, kind in zip(inputs + added, self.schema.types)]
         self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
@@ -422,21 +451,24 @@ def sink_class(kind: str) -> type[Sink]:
 @contextlib.contextmanager
 def open_sink(
     output: str | Path | None, header: Sequence[str], delimiter: str = ",", stdout: IO[str] | None = None,
-    *, form: OutputFormat | None = None, excel_safe: bool = False,
+    *, form: OutputFormat | None = None, excel_safe: bool = False, columns: Sequence[Column] = COLUMNS,
 ) -> Iterator[Sink]:
     """The sink for ``output``: standard output (``stdout``, default ``sys.stdout``) for ``None`` or ``-``,
     else a file written atomically (nothing under the name until the block succeeds).
 
     The format is ``form``, or what :func:`format_for` makes of the name and ``delimiter``
     (the input's). A gzipped format is compressed on the way (the gzip header names the file
-    without ``.gz``, and holds no time, so the same rows give the same bytes).
+    without ``.gz``, and holds no time, so the same rows give the same bytes). ``columns``
+    are the added columns ending ``header`` (see :func:`added_columns`).
     """
     form = form or format_for(output, delimiter)
     kind = sink_class(form.kind)
     if output is None or str(output) == "-":
         if kind.binary:
             raise ValueError(f"{form.kind} cannot go to standard output; name an output file with -o")
-        yield kind(stdout or sys.stdout, header, form.delimiter, excel_safe)
+        out = stdout or sys.stdout
+        yield kind(out, header, form.delimiter, columns, excel_safe)
+        out.flush()  # a full disk fails the run here, before any summary says it succeeded
         return
     path = Path(output)
     with atomic_output(path, binary=kind.binary or form.gzip) as handle:
@@ -444,7 +476,7 @@ def open_sink(
             if form.gzip:
                 packed = stack.enter_context(gzip.GzipFile(path.name.removesuffix(".gz"), "wb", 6, handle, mtime=0))
                 handle = stack.enter_context(io.TextIOWrapper(packed, encoding="utf-8", newline=""))  # type: ignore[arg-type]
-            sink = kind(handle, header, form.delimiter, excel_safe)
+            sink = kind(handle, header, form.delimiter, columns, excel_safe)
             try:
                 yield sink
             finally:

@@ -36,8 +36,11 @@ def _json(value: Any) -> str:
 
 
 # -- predict -------------------------------------------------------------------------------
-def format_predictions(predictions: Sequence["Prediction"], fmt: str = "table") -> str:
+def format_predictions(predictions: Sequence["Prediction"], fmt: str = "table", top_functions: int = 1) -> str:
     """``predict``'s answers: an aligned table for people, JSON, or CSV (the text, then the added columns).
+
+    With ``top_functions`` K > 1 the runner-up functions follow the function (``function_2``, its
+    probability, ...), empty past the office's last function; JSON has them as ``runners_up``.
 
     Example:
         >>> from bpo_classify import load_model
@@ -46,24 +49,27 @@ def format_predictions(predictions: Sequence["Prediction"], fmt: str = "table") 
         back-office  0.9999  finance_accounting  0.9992          process invoices
     """
     from .model import Predictions
-    from .outputs import ADDED_COLUMNS, cells
+    from .outputs import ADDED_COLUMNS, added_columns, cells
     from .tables import write_table
 
     if fmt == "json":
         return _json([p.as_dict() for p in predictions])
-    labels = cells(Predictions.of(predictions))
+    labels = cells(Predictions.of(predictions, top_functions))
+    names = [c.name for c in added_columns(top_functions)]
     if fmt == "csv":
         out = io.StringIO()
-        write_table(out, ["text", *ADDED_COLUMNS], ([p.text, *c] for p, c in zip(predictions, labels)))
+        write_table(out, ["text", *names], ([p.text, *c] for p, c in zip(predictions, labels)))
         return out.getvalue()
-    rows = [["office", "p", "function", "p", "review", "text"]]
+    shown = ["office", "office_confidence", "function", "function_confidence"]
+    shown += names[len(ADDED_COLUMNS) :]  # the runners-up and their probabilities
+    head = ["p" if name.endswith("confidence") else name for name in shown]
+    rows = [[*head, "review", "text"]]
     for p, c in zip(predictions, labels):
-        cell = dict(zip(ADDED_COLUMNS, c))
-        shown = [cell[name] or "-" for name in ("office", "office_confidence", "function", "function_confidence")]
+        cell = dict(zip(names, c))
         # The reason, not a bare flag: "unfamiliar_text" and "low_confidence" call for different actions.
-        rows.append([*shown, (p.review_reason or "review") if p.needs_review else "", p.text])
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    return _lines(["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5] for r in rows])
+        rows.append([*(cell[name] or "-" for name in shown), (p.review_reason or "review") if p.needs_review else "", p.text])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(shown) + 1)]
+    return _lines(["  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows])
 
 
 def predictions_payload(predictions: Sequence["Prediction"], model_version: str) -> dict[str, Any]:
@@ -149,7 +155,7 @@ def format_explanation(e: "Explanation", top: int = 10, fmt: str = "text") -> st
         return "no text to explain (empty input): needs review\n"
     lines = [
         f"{e.office} ({e.office_confidence:.4f}), {e.function} ({e.function_confidence:.4f}); "
-        f"runner-up function: {e.runner_up_function} ({e.runner_up_confidence:.4f})"
+        + (f"runner-up function: {e.runner_up_function} ({e.runner_up_confidence:.4f})" if e.runner_up_function else "no runner-up function")
     ]
     front = f"{e.front_probability:.4f}"
     if e.mixed_probability is None:

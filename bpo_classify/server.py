@@ -32,15 +32,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
+import orjson
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__, reporting
+from . import __version__, reporting, scoring
 from .errors import BpoClassifyError
 from .explain import explain as explain_text
 from .labeling import LabelOptions, labelled_stream
@@ -94,9 +95,18 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
+def _dumps(value: Any) -> bytes:
+    """``value`` as UTF-8 JSON: orjson (a tenth of ``json.dumps``'s time on a 100-text answer), or
+    ``json.dumps`` with ``\\u`` escapes for what orjson refuses (a lone surrogate a client sent in a text)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value, allow_nan=False).encode("ascii")
+
+
 def _json(value: Any) -> Response:
-    # json.dumps directly: FastAPI's jsonable_encoder walks every value again and costs more than predicting.
-    return Response(json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8"), media_type="application/json")
+    # Encoded here: FastAPI's jsonable_encoder walks every value again and costs more than predicting.
+    return Response(_dumps(value), media_type="application/json")
 
 
 # -- request bodies (validated by pydantic; their schemas are what /docs shows) ---------------
@@ -121,7 +131,7 @@ _EXPECTED = {
                    'optional "threshold" (0-1) and "top_functions" (1-15)',
     "/v1/explain": 'send a JSON object such as {"text": "process invoices"}: "text" a string, optional "threshold" (0-1)',
     "/v1/label": 'send a multipart form with the CSV or TSV as field "file" (curl -F file=@duties.csv), '
-                 'optional fields "text_column", "prefix", "threshold" and "encoding"',
+                 'optional fields "text_column", "prefix", "threshold", "top_functions" (1-15) and "encoding"',
 }
 
 
@@ -215,6 +225,88 @@ def _too_large(limit: int) -> Response:
     return _error(413, "body_too_large", _too_large_message(limit))
 
 
+# -- the fast path of POST /v1/predict ----------------------------------------------------------
+class PredictRoute:
+    """Pure ASGI middleware that answers a valid ``POST /v1/predict`` JSON body itself.
+
+    FastAPI's routing, dependency resolution and request objects cost more per request
+    than scoring a short text (profiled in bench_serve's notes), so the hot path reads the
+    body, validates it with the same :class:`PredictRequest` model and calls the same
+    ``answer`` as the route. Anything else, including every body that does not validate,
+    goes on to FastAPI (the body replayed), so errors are exactly the route's.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], answer: Callable[[PredictRequest, dict[str, Any]], Awaitable[bytes]]):
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Awaitable[dict[str, Any]]], send: Callable[..., Awaitable[None]]) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/predict" or scope["method"] != "POST" or not _sent_as_json(scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await _body(receive)
+            if body is None:
+                return  # the client has gone: nothing to answer
+            request = _parsed(body)
+            if request is None:
+                await self.app(scope, _replay(body, receive), send)
+                return
+            payload = await self.answer(request, scope)
+        except ApiError as exc:  # 413 while the body is read, 422 for an empty or too long list
+            await _error(exc.status, exc.code, exc.message)(scope, receive, send)
+            return
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode("ascii"))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+async def _body(receive: Callable[..., Awaitable[dict[str, Any]]]) -> bytes | None:
+    """The whole request body (``None``: the client disconnected first)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()  # the guard's receive: over the size limit it raises ApiError (413)
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _sent_as_json(scope: dict[str, Any]) -> bool:
+    """Whether the request's Content-Type is ``application/json`` (parameters such as ``charset`` aside)."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == b"application/json"
+    return False
+
+
+def _parsed(body: bytes) -> PredictRequest | None:
+    """The body as a valid request, or ``None`` (FastAPI then says what is wrong).
+
+    orjson first (several times faster); the standard library's parser for what orjson
+    refuses but FastAPI accepts (lone surrogate escapes, NaN, a byte-order mark).
+    """
+    try:
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            value = json.loads(body)
+        return PredictRequest.model_validate(value) if isinstance(value, dict) else None
+    except (ValueError, ValidationError):  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return None
+
+
+def _replay(body: bytes, receive: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """A ``receive`` that gives the body already read, then whatever comes next (a disconnect)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> dict[str, Any]:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
 # -- scoring small requests together ---------------------------------------------------------
 #: Requests with at most this many texts are scored together with the others that arrive at the same moment.
 BATCH_TEXTS = 32
@@ -270,6 +362,9 @@ def create_app(settings: ServeSettings, model: Model | None = None) -> FastAPI:
     """The API for ``settings``, with ``model`` (default: loaded from ``settings.model_path``, once)."""
     model = model if model is not None else load_model(settings.model_path)
     model.predict(["warm up the scorer"])  # builds the scorer now, not on the first request
+    # A text with enough word-to-word joins that the scorer builds its bigram table (half a second,
+    # once): every request after it looks its joining bigrams up in one search, not one at a time.
+    model.predict([" ".join(["process invoices"] * scoring.BIGRAM_TABLE_MIN)])
     model_name = settings.model_path or "default (shipped with the package)"
     version = reporting.model_version(model)
     info = reporting.format_info(model, model_name, None, "json").encode("utf-8")
@@ -279,6 +374,17 @@ def create_app(settings: ServeSettings, model: Model | None = None) -> FastAPI:
     )
     app.state.model = model
     batcher = Batcher(model)
+
+    async def answer(body: PredictRequest, scope: dict[str, Any]) -> bytes:
+        """The /v1/predict answer to a valid body (:class:`ApiError` for an empty or too long list)."""
+        scope.setdefault("state", {})["texts"] = len(body.texts)
+        if not body.texts:
+            raise ApiError(422, "invalid_request", f"texts is empty; {_EXPECTED['/v1/predict']}")
+        if len(body.texts) > settings.max_texts:
+            raise ApiError(422, "too_many_texts", f"{len(body.texts)} texts sent; at most {settings.max_texts} per request: split the list")
+        # Scored on the event loop (a thread hop costs more than a small batch), small requests together.
+        predictions = await batcher.predict(body.texts, body.threshold, body.top_functions)
+        return _dumps(reporting.predictions_payload(predictions, version))
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
@@ -312,14 +418,9 @@ def create_app(settings: ServeSettings, model: Model | None = None) -> FastAPI:
     @app.post("/v1/predict", summary="Classify a list of texts")
     async def predict(body: PredictRequest, request: Request) -> Response:
         """One result per text: office and its confidence, function, runners-up, needs_review and why, model version."""
-        request.state.texts = len(body.texts)
-        if not body.texts:
-            raise ApiError(422, "invalid_request", f"texts is empty; {_EXPECTED['/v1/predict']}")
-        if len(body.texts) > settings.max_texts:
-            raise ApiError(422, "too_many_texts", f"{len(body.texts)} texts sent; at most {settings.max_texts} per request: split the list")
-        # Scored on the event loop (a thread hop costs more than a small batch), small requests together.
-        predictions = await batcher.predict(body.texts, body.threshold, body.top_functions)
-        return _json(reporting.predictions_payload(predictions, version))
+        # Only what PredictRoute passes on (a body it could not read as a valid request, or one
+        # not sent as application/json) gets here; a valid one is answered the same way.
+        return Response(await answer(body, request.scope), media_type="application/json")
 
     @app.post("/v1/explain", summary="Explain one text's prediction")
     async def explain(body: ExplainRequest, request: Request) -> Response:
@@ -333,11 +434,12 @@ def create_app(settings: ServeSettings, model: Model | None = None) -> FastAPI:
         request: Request, file: UploadFile = File(description="The CSV or TSV (optionally .gz) to label."),
         text_column: Optional[str] = Form(None), prefix: str = Form(""),
         threshold: Optional[float] = Form(None, ge=0.0, le=1.0), encoding: str = Form("utf-8"),
+        top_functions: int = Form(1, ge=1, le=15),
     ) -> Response:
         """The file back with every row and column kept and the labelling columns added, streamed as it is labelled."""
         path = await run_in_threadpool(_spool, file)
         try:
-            options = LabelOptions(model, text_column, prefix, threshold, encoding)
+            options = LabelOptions(model, text_column, prefix, threshold, encoding, top_functions)
             stream = await run_in_threadpool(labelled_stream, path, options, file.filename or "upload.csv")
         except BaseException:
             os.unlink(path)
@@ -363,7 +465,9 @@ def create_app(settings: ServeSettings, model: Model | None = None) -> FastAPI:
     async def readyz() -> Response:
         return _json({"status": "ready", "model_version": version})
 
-    # Inside Starlette's outermost error middleware, so a crash in the guard is a JSON 500 too.
+    # Inside Starlette's outermost error middleware, so a crash in the guard is a JSON 500 too;
+    # the guard in front of the fast /v1/predict path, so it has the token, the limits and the log.
+    app.add_middleware(PredictRoute, answer=answer)
     app.add_middleware(Guard, settings=settings)
     return app
 

@@ -35,6 +35,8 @@ from .tables import name_list
 
 #: The JSON schema's name; keys are only added within a version (pinned by tests/test_summary.py).
 SCHEMA = "bpo-classify/summary/1"
+#: How many rows to review the HTML report lists (it says how many more the file has).
+REVIEW_LIMIT = 1000
 
 
 @dataclass
@@ -143,6 +145,59 @@ def summarize(
         "groups": [t.as_dict(dict(zip(by, k))) for k, t in groups.items()] if by else [],
         "total": total.as_dict({}),
     }
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """A labelled row that needs review, as the report lists it (``row``: its data-row number in the file)."""
+
+    row: int
+    group: tuple[str, ...]
+    text: str
+    office: str
+    function: str
+    office_confidence: str
+    reason: str
+
+
+def review_rows(
+    path: str | Path, by: Sequence[str] = (), prefix: str | None = None, encoding: str = "utf-8",
+    text_column: str | None = None, limit: int = REVIEW_LIMIT,
+) -> tuple[list[ReviewRow], int]:
+    """The first ``limit`` rows of the labelled file that need review (in file order), and how many there are.
+
+    The file is any format :func:`summarize` reads; the text column is found as ``review``
+    finds it (give ``text_column`` when it is not clear).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "l.csv").write_text(
+        ...     "role,duty,office,office_confidence,function,function_confidence,needs_review,review_reason\\n"
+        ...     "Agent,handle refunds,front-office,0.55,customer_service,0.5,true,mixed_task\\n")
+        >>> rows, total = review_rows(d / "l.csv", by=["role"])
+        >>> total, rows[0].row, rows[0].group, rows[0].reason
+        (1, 1, ('Agent',), 'mixed_task')
+    """
+    from .corrections import labelled_layout
+
+    listed: list[ReviewRow] = []
+    total = 0
+    with open_table(path, encoding) as table:
+        layout = labelled_layout(table.header, text_column, prefix, table.name)
+        added = layout.added
+        keys = [table.header.index(c) for c in by]
+        for n, row in enumerate(_rows(table, len(table.header)), 1):
+            if row[added["needs_review"]].strip().lower() != "true":
+                continue
+            total += 1
+            if len(listed) < limit:
+                cell = lambda name: row[added[name]] if name in added else ""  # noqa: E731
+                listed.append(ReviewRow(
+                    n, tuple(row[k] for k in keys), row[layout.text], cell("office"), cell("function"),
+                    cell("office_confidence"), cell("review_reason") or "low_confidence",
+                ))
+    return listed, total
 
 
 def _rows(table: Iterable[list[str]], width: int) -> Iterable[list[str]]:

@@ -243,6 +243,17 @@ def fit_pipeline(
     p = {**DEFAULT_PARAMS, **(params or {})}
     w = None if weights is None else np.asarray(weights, dtype=float)
     y_front = np.array([o == FRONT for o in offices], dtype=int)
+    fitted = _fit_main(texts, offices, functions, seed, p, ambiguous, not_tasks, w)
+    held_out = _held_out_scores(texts, y_front, seed, p, calibration_folds, ambiguous, not_tasks, jobs, w)
+    return _calibrated(fitted, held_out, y_front)
+
+
+def _fit_main(
+    texts: Sequence[str], offices: Sequence[str], functions: Sequence[str], seed: int, p: dict[str, Any],
+    ambiguous: Sequence[str], not_tasks: Sequence[str], w: np.ndarray | None,
+) -> FittedPipeline:
+    """The features, the classifiers and the detectors of :func:`fit_pipeline`, not yet calibrated."""
+    y_front = np.array([o == FRONT for o in offices], dtype=int)
     features = build_features(p)
     X = features.fit_transform(list(texts) + list(ambiguous) + list(not_tasks))
     tasks = X[: len(texts) + len(ambiguous)]
@@ -250,8 +261,11 @@ def fit_pipeline(
     mixed = _fit_mixed(tasks[:, columns], len(ambiguous), p, seed)
     not_a_task, not_a_task_columns = _fit_not_a_task(features, X, len(not_tasks), p, seed)
     function = build_classifier(p["function_C"], seed).fit(X[: len(texts)], list(functions), sample_weight=w)
-    held_out = _held_out_scores(texts, y_front, seed, p, calibration_folds, ambiguous, not_tasks, jobs, w)
-    fitted = FittedPipeline(features, office, function, (1.0, 0.0), columns, mixed, None, not_a_task, not_a_task_columns)
+    return FittedPipeline(features, office, function, (1.0, 0.0), columns, mixed, None, not_a_task, not_a_task_columns)
+
+
+def _calibrated(fitted: FittedPipeline, held_out: Any, y_front: np.ndarray) -> FittedPipeline:
+    """``fitted`` with the Platt calibration and the out-of-fold scores of ``held_out`` (see :func:`_held_out_scores`)."""
     if held_out is not None:
         scores, p_mixed, oof_not_a_task = held_out
         platt = LogisticRegression(C=1e6, max_iter=1000).fit(scores[:, None], y_front)
@@ -318,6 +332,28 @@ def _held_out_scores(
     Only the blocks the office and the detectors read are built (the function's are not needed).
     None when a class has fewer rows than two folds.
     """
+    plan = _held_out_plan(texts, y, seed, p, folds, ambiguous, not_tasks, weights)
+    if plan is None:
+        return None
+    return _held_out_combined(plan, parallel(_held_out_fold, plan.arguments, jobs), p, ambiguous)
+
+
+@dataclass
+class _HeldOutPlan:
+    """The calibration folds of one pipeline: each fold's arguments of :func:`_held_out_fold`, and its rows."""
+
+    arguments: list[tuple[Any, ...]]
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    nt_splits: list[tuple[np.ndarray, np.ndarray]]
+    n_texts: int
+    n_not_tasks: int
+
+
+def _held_out_plan(
+    texts: Sequence[str], y: np.ndarray, seed: int, p: dict[str, Any], folds: int, ambiguous: Sequence[str],
+    not_tasks: Sequence[str], weights: np.ndarray | None,
+) -> _HeldOutPlan | None:
+    """What :func:`_held_out_scores` runs (None when a class has fewer rows than two folds)."""
     folds = min(folds, int(np.bincount(y, minlength=2).min()))
     if folds < 2:
         return None
@@ -327,13 +363,21 @@ def _held_out_scores(
     nt_splits = _side_folds(len(not_tasks), folds, seed)
     needed = set(p["office_blocks"]) | (set(p["not_a_task_blocks"]) if len(not_tasks) else set())
     fold_params = {**p, **_only_blocks(needed)}
-    results = parallel(
-        _held_out_fold,
-        [(texts[tr], y[tr], texts[te], ambiguous, not_tasks[nt_tr], not_tasks[nt_te], fold_params, seed,
-          None if weights is None else weights[tr])
-         for (tr, te), (nt_tr, nt_te) in zip(splits, nt_splits)],
-        jobs,
-    )
+    arguments = [
+        (texts[tr], y[tr], texts[te], ambiguous, not_tasks[nt_tr], not_tasks[nt_te], fold_params, seed,
+         None if weights is None else weights[tr])
+        for (tr, te), (nt_tr, nt_te) in zip(splits, nt_splits)
+    ]
+    return _HeldOutPlan(arguments, splits, nt_splits, len(texts), len(not_tasks))
+
+
+def _held_out_combined(
+    plan: _HeldOutPlan, results: list[Any], p: dict[str, Any], ambiguous: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
+    """The out-of-fold scores of :func:`_held_out_scores` from its folds' results."""
+    splits, nt_splits = plan.splits, plan.nt_splits
+    not_tasks = range(plan.n_not_tasks)
+    texts = range(plan.n_texts)
     scores = np.zeros(len(texts))
     p_mixed = np.zeros(len(texts)) if len(ambiguous) and p["mixed_detector"] else None
     nt_tasks = np.zeros(len(texts)) if len(not_tasks) and p["not_a_task_detector"] else None
@@ -442,6 +486,29 @@ def cross_validate(
     on the other folds only. The folds run in ``jobs`` processes (``None``: one per core);
     the result is the same for any number.
     """
+    plan = _cv_plan(data, cv, seed, params, ambiguous, not_tasks, weights)
+    return _cv_scores(data, plan, parallel(_cross_validation_fold, plan.arguments, jobs))
+
+
+@dataclass
+class _CvPlan:
+    """The cross-validation folds: each fold's arguments of :func:`_cross_validation_fold`, and its rows."""
+
+    folds: int
+    seed: int
+    arguments: list[tuple[Any, ...]]
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    mixed_splits: list[tuple[np.ndarray, np.ndarray]]
+    line_splits: list[tuple[np.ndarray, np.ndarray]]
+    n_mixed: int
+    n_lines: int
+
+
+def _cv_plan(
+    data: LabelledData, cv: int, seed: int, params: dict[str, Any] | None, ambiguous: Sequence[str],
+    not_tasks: Sequence[str], weights: Sequence[float] | None,
+) -> _CvPlan:
+    """What :func:`cross_validate` runs."""
     texts = np.asarray(data.texts, dtype=object)
     functions = np.asarray(data.functions, dtype=object)
     offices = np.asarray(data.offices, dtype=object)
@@ -449,13 +516,20 @@ def cross_validate(
     lines = np.asarray(list(not_tasks), dtype=object)
     splits = list(StratifiedKFold(cv, shuffle=True, random_state=seed).split(texts, functions))
     mixed_splits, line_splits = _side_folds(len(mixed), cv, seed), _side_folds(len(lines), cv, seed)
-    results = parallel(
-        _cross_validation_fold,
-        [(texts[tr], offices[tr], functions[tr], texts[te], mixed[m_tr], mixed[m_te], lines[l_tr], lines[l_te], seed, params,
-          None if weights is None else np.asarray(weights, dtype=float)[tr])
-         for (tr, te), (m_tr, m_te), (l_tr, l_te) in zip(splits, mixed_splits, line_splits)],
-        jobs,
-    )
+    arguments = [
+        (texts[tr], offices[tr], functions[tr], texts[te], mixed[m_tr], mixed[m_te], lines[l_tr], lines[l_te], seed, params,
+         None if weights is None else np.asarray(weights, dtype=float)[tr])
+        for (tr, te), (m_tr, m_te), (l_tr, l_te) in zip(splits, mixed_splits, line_splits)
+    ]
+    return _CvPlan(cv, seed, arguments, splits, mixed_splits, line_splits, len(mixed), len(lines))
+
+
+def _cv_scores(data: LabelledData, plan: _CvPlan, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`cross_validate`'s scores from its folds' results (see :func:`_fold_result`)."""
+    cv, seed, splits, mixed_splits, line_splits = plan.folds, plan.seed, plan.splits, plan.mixed_splits, plan.line_splits
+    texts = data.texts
+    offices, functions = np.asarray(data.offices, dtype=object), np.asarray(data.functions, dtype=object)
+    mixed, lines = range(plan.n_mixed), range(plan.n_lines)
     oof: dict[str, np.ndarray] = {
         "front_proba": np.zeros(len(texts)), "function": np.empty(len(texts), dtype=object),
         "fold": np.zeros(len(texts), dtype=int), "mixed_proba": np.zeros(len(texts)),
@@ -493,7 +567,13 @@ def _cross_validation_fold(
     weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """One fold: a model fitted on the fold's training rows, and what it says of the held-out ones."""
-    model = fit_pipeline(texts, offices, functions, seed=seed, params=params, ambiguous=mixed, not_tasks=lines, jobs=1, weights=weights).to_model({})
+    fitted = fit_pipeline(texts, offices, functions, seed=seed, params=params, ambiguous=mixed, not_tasks=lines, jobs=1, weights=weights)
+    return _fold_result(fitted, test, test_mixed, test_lines)
+
+
+def _fold_result(fitted: FittedPipeline, test: np.ndarray, test_mixed: np.ndarray, test_lines: np.ndarray) -> dict[str, Any]:
+    """What a fold's fitted pipeline says of the fold's held-out rows, mixed tasks and not-task lines."""
+    model = fitted.to_model({})
     held_out = list(test)
     return {
         "front_proba": model.front_office_proba(held_out),
@@ -504,6 +584,67 @@ def _cross_validation_fold(
         "mixed_front_proba": model.front_office_proba(list(test_mixed)) if len(test_mixed) else np.zeros(0),
         "not_task_lines": model.not_a_task_proba(list(test_lines)) if len(test_lines) else np.zeros(0),
     }
+
+
+#: Calibration folds of every pipeline (:func:`fit_pipeline`'s default).
+CALIBRATION_FOLDS = 5
+
+
+def _cross_validate_and_fit(
+    data: LabelledData, cv: int, seed: int, p: dict[str, Any], mixed: Sequence[str], lines: Sequence[str],
+    weights: Sequence[float] | None, jobs: int | None,
+) -> tuple[dict[str, Any], FittedPipeline]:
+    """``cross_validate(data, ...)`` and ``fit_pipeline(data, ...)`` as one set of tasks, so that no core waits.
+
+    Each of the ``cv`` fold pipelines and the final one is one fit (features, classifiers,
+    detectors) and :data:`CALIBRATION_FOLDS` calibration fits. Run fold by fold, the last
+    folds and the final fit leave cores idle; here every fit is a task of its own, the
+    largest first, in ``jobs`` worker processes, while this process fits the final model (as
+    :func:`fit_pipeline` would, with its own threads). The results are put together as the
+    two functions do, so the scores and the model are the same as theirs, for any ``jobs``.
+    """
+    plan = _cv_plan(data, cv, seed, p, mixed, lines, weights)
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    y_final = np.array([o == FRONT for o in data.offices], dtype=int)
+    pipelines = []  # (y_front, held-out plan) per fold, then the final one
+    mains: list[tuple[Any, ...]] = []
+    for texts, offices, functions, _test, m_tr, _m_te, l_tr, _l_te, fold_seed, params, fold_w in plan.arguments:
+        fold_p = {**DEFAULT_PARAMS, **(params or {})}
+        y = np.array([o == FRONT for o in offices], dtype=int)
+        mains.append((texts, offices, functions, fold_seed, fold_p, m_tr, l_tr, fold_w))
+        pipelines.append((y, _held_out_plan(texts, y, fold_seed, fold_p, CALIBRATION_FOLDS, m_tr, l_tr, fold_w)))
+    pipelines.append((y_final, _held_out_plan(data.texts, y_final, seed, p, CALIBRATION_FOLDS, mixed, lines, w)))
+    tasks = [(_fit_main, args) for args in mains]
+    tasks += [(_held_out_fold, args) for _, held in pipelines if held is not None for args in held.arguments]
+    final_main = functools.partial(_fit_main, data.texts, data.offices, data.functions, seed, p, mixed, lines, w)
+    results, final = parallel_alongside(tasks, jobs, final_main)
+    fold_mains, held_results = results[: len(mains)], iter(results[len(mains) :])
+    fitted_pipelines = []
+    for main, (y, held) in zip([*fold_mains, final], pipelines):
+        combined = None if held is None else _held_out_combined(held, [next(held_results) for _ in held.arguments], p, mixed)
+        fitted_pipelines.append(_calibrated(main, combined, y))
+    fold_results = [
+        _fold_result(fitted, test, m_te, l_te)
+        for fitted, (_, _, _, test, _, m_te, _, l_te, _, _, _) in zip(fitted_pipelines, plan.arguments)
+    ]
+    return _cv_scores(data, plan, fold_results), fitted_pipelines[-1]
+
+
+def parallel_alongside(tasks: Sequence[tuple[Any, tuple[Any, ...]]], jobs: int | None, alongside: Any) -> tuple[list[Any], Any]:
+    """``[f(*args) for f, args in tasks]`` in ``jobs`` worker processes, in order, and ``alongside()`` in this process meanwhile."""
+    from joblib import Parallel, delayed
+
+    from .labeling import available_cores
+
+    jobs = min(len(tasks), available_cores() if jobs is None else max(1, jobs))
+    if jobs <= 1:
+        here = alongside()
+        return [f(*args) for f, args in tasks], here
+    # All tasks are queued at once, in order (the large fits first); the workers start on them
+    # while this process computes ``alongside``.
+    running = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="all")(delayed(f)(*args) for f, args in tasks)
+    here = alongside()
+    return list(running), here
 
 
 def choose_not_a_task_threshold(line_proba: np.ndarray, recall: float) -> float:
@@ -597,8 +738,11 @@ def train(
 
         p = semantic_params(p, list(data.texts) + mixed + lines)
     metrics: dict[str, Any] = {}
-    scores = cross_validate(data, cv=cv, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs, weights=weights) if cv else None
-    fitted = fit_pipeline(data.texts, data.offices, data.functions, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs, weights=weights)
+    if cv:
+        scores, fitted = _cross_validate_and_fit(data, cv, seed, p, mixed, lines, weights, jobs)
+    else:
+        scores = None
+        fitted = fit_pipeline(data.texts, data.offices, data.functions, seed=seed, params=p, ambiguous=mixed, not_tasks=lines, jobs=jobs, weights=weights)
     threshold = DEFAULT_THRESHOLD
     review = {"familiar_share": float(p["familiar_share"])}
     if fitted.oof_front_proba is not None:

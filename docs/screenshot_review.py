@@ -14,15 +14,28 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def main() -> int:
+def capture(url: str, out: Path, width: int, height: int, ready: Callable[[Any], None] | None = None) -> None:
+    """Open ``url`` in headless Chromium, wait for ``ready(page)`` if given, save the whole page as ``out``."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(url)
+        if ready is not None:
+            ready(page)
+        page.screenshot(path=str(out), full_page=True)
+        browser.close()
+
+
+def main() -> int:
     from bpo_classify import load_model
     from bpo_classify.corrections import ReviewSession
     from bpo_classify.labeling import label_csv
@@ -37,13 +50,7 @@ def main() -> int:
         server = make_server(ReviewSession(labelled, Path("corrections.csv"), load_model()), port=0)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                page = browser.new_page(viewport={"width": 1040, "height": 760})
-                page.goto(server.url)
-                page.locator("#words-front li").first.wait_for()
-                page.screenshot(path=str(out), full_page=True)
-                browser.close()
+            capture(server.url, out, 1040, 760, lambda page: page.locator("#words-front li").first.wait_for())
         finally:
             server.shutdown()
             server.server_close()

@@ -157,6 +157,23 @@ def test_parquet_parts_equal_the_local_engines_parquet(dask_client, files, tmp_p
         assert part.to_pylist() == local.to_pylist()
 
 
+def test_top_functions_parts_equal_the_local_engines(dask_client, files, tmp_path):
+    """--top-functions 3: CSV and Parquet parts with the runner-up columns, as the local engine writes them."""
+    import pyarrow.parquet as pq
+
+    for suffix in ("csv", "parquet"):
+        result = CliRunner().invoke(cli, [
+            "label", str(tmp_path / "in" / "part-0.csv"), "--engine", "dask", "--scheduler", dask_client.scheduler.address,
+            "-o", str(tmp_path / f"out.{suffix}"), "--text-column", "duty", "--top-functions", "3", "--quiet",
+        ], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        label_csv(files[0], tmp_path / f"local.{suffix}", text_column="duty", top_functions=3)
+    assert (tmp_path / "out.csv" / "part-00000.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+    part, local = pq.read_table(tmp_path / "out.parquet" / "part-00000.parquet"), pq.read_table(tmp_path / "local.parquet")
+    assert part.schema.remove_metadata() == local.schema.remove_metadata() and part.to_pylist() == local.to_pylist()
+    assert part.schema.names[-4:] == ["function_2", "function_2_confidence", "function_3", "function_3_confidence"]
+
+
 def _die_once(df: pd.DataFrame, marker: str) -> pd.DataFrame:
     """The first partition to get here kills its own worker process (once per test run)."""
     try:

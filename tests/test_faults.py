@@ -4,9 +4,11 @@ code, or in the right output, never a traceback and never a lost or replaced fil
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,8 +26,8 @@ def one_line_error(result, code: int) -> str:
     return result.output
 
 
-def run(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bpo_classify", *args], cwd=cwd, capture_output=True, text=True, timeout=120, **kwargs)
+def run(*args: str, cwd: Path, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bpo_classify", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
 @pytest.fixture
@@ -116,3 +118,434 @@ def test_a_missing_column_among_very_many_is_named_in_one_short_line(runner, tmp
     path.write_text(",".join(f"c{i}" for i in range(100_000)) + "\n" + ",".join("x" * 100_000) + "\n")
     output = one_line_error(runner.invoke(cli, ["label", str(path), "--text-column", "duty"]), 1)
     assert len(output) < 1_000 and "... and 99,980 more" in output
+
+
+# -- class 1: every write to stdout complete, or exit 1 -------------------------------------
+def _limit_file_size(limit: int):
+    """A child's ``preexec_fn``: files it writes may not grow past ``limit`` bytes (a full disk
+    that any user can make: the write that crosses it is short, the next one fails with EFBIG)."""
+    import resource
+
+    def limit_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_size
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+@pytest.mark.parametrize("command", [["label", "SAMPLE"], ["predict", "--format", "csv", "-"]])
+def test_a_short_write_to_stdout_is_retried_and_a_full_disk_fails(tmp_path, unbuffered, command):
+    """stdout on a file that may hold only 4,096 bytes: never exit 0 with the output cut short."""
+    sample = Path(__file__).resolve().parent.parent / "datasets" / "sample_job_duties.csv"
+    args = [str(sample) if a == "SAMPLE" else a for a in command]
+    texts = "".join(f"process invoices for vendor {i}\n" for i in range(300))
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    out = tmp_path / "out.csv"
+    with open(out, "wb") as stdout:
+        done = subprocess.run([sys.executable, "-m", "bpo_classify", *args], cwd=tmp_path, stdout=stdout, stderr=subprocess.PIPE,
+                              input=texts.encode(), env=env, preexec_fn=_limit_file_size(4096), timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.decode() == "Error: cannot write to standard output: File too large\n"
+    assert out.stat().st_size == 4096  # every byte up to the limit was written: the short write was retried
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_output_that_fits_is_complete_with_unbuffered_streams(tmp_path, unbuffered):
+    """The retrying writer changes nothing when the disk has room: the same bytes either way."""
+    sample = Path(__file__).resolve().parent.parent / "datasets" / "sample_job_duties.csv"
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    done = subprocess.run([sys.executable, "-m", "bpo_classify", "label", str(sample), "-q"], cwd=tmp_path,
+                          capture_output=True, env=env, timeout=120)
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert done.stdout.count(b"\n") == 51 and done.stdout.startswith(b"posting_id,role,")
+
+
+# -- classes 3, 4, 5: signals and worker processes ------------------------------------------
+def distinct_duties(path: Path, n: int) -> Path:
+    """A CSV of ``n`` distinct duties (no label can be remembered: the workers do real work)."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("id,duty\n")
+        f.writelines(f"{i},process invoices and reconcile vendor statements {i}\n" for i in range(n))
+    return path
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids of the processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat_line = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat_line.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for a reaper counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(condition, seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture
+def labelling_with_workers(tmp_path: Path):
+    """Start ``label in.csv -o out.csv --jobs 2`` in a child; return it and its workers once they
+    run and rows are written. Whatever the test finds, every process started is killed at the end."""
+    from conftest import start_cli, wait_for_temp_output
+
+    started: list[int] = []
+
+    def start(**popen):
+        source = distinct_duties(tmp_path / "in.csv", 400_000)
+        proc = start_cli("label", source, "-o", "out.csv", "--jobs", "2", cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+        started.append(proc.pid)
+        wait_for_temp_output(tmp_path, "out.csv", proc, written=True)
+        assert wait_until(lambda: len(children_of(proc.pid)) >= 2, 30), "the workers did not start"
+        started.extend(children_of(proc.pid))
+        return proc, started[1:]
+
+    yield start
+    for pid in started:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def assert_clean(tmp_path: Path, workers: list[int]) -> None:
+    """No output, no temporary file, and every worker gone."""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+    assert wait_until(lambda: not any(map(alive, workers)), 10), "workers outlived their parent"
+
+
+pytestmark_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+@pytestmark_linux
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.05, 0.3])
+@pytest.mark.parametrize("signum, code, message", [
+    (signal.SIGTERM, 143, "Terminated; no output was written."),
+    (signal.SIGINT, 130, "Interrupted; no output was written."),
+])
+def test_a_second_signal_ends_a_parallel_run_at_once(tmp_path, labelling_with_workers, delay, signum, code, message):
+    """Two SIGTERMs, or Ctrl-C twice (SIGINT to the whole process group), during `--jobs 2`:
+    the run ends within seconds, with one message, no temporary file and no worker left."""
+    proc, workers = labelling_with_workers(start_new_session=True)
+    send = (lambda s: os.killpg(proc.pid, s)) if signum == signal.SIGINT else proc.send_signal
+    send(signum)
+    time.sleep(delay)
+    if proc.poll() is None:
+        send(signum)
+    out, err = proc.communicate(timeout=15)
+    assert (proc.returncode, out, err.decode()) == (code, b"", message + "\n")
+    assert_clean(tmp_path, workers)
+
+
+@pytestmark_linux
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, message", [
+    (signal.SIGHUP, "Terminated (SIGHUP); no output was written."),
+    (signal.SIGQUIT, "Terminated (SIGQUIT); no output was written."),
+])
+def test_sighup_and_sigquit_are_handled_as_sigterm(tmp_path, labelling_with_workers, signum, message):
+    """The terminal or ssh session closed, or Ctrl-\\: the same clean stop as `kill`, exit 128 + signal."""
+    proc, workers = labelling_with_workers()
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err.decode()) == (128 + signum, b"", message + "\n")
+    assert_clean(tmp_path, workers)
+
+
+@pytestmark_linux
+@pytest.mark.slow
+def test_workers_die_with_their_parent_and_its_temporary_file_is_removed_by_the_next_run(tmp_path, labelling_with_workers):
+    """SIGKILL (the out-of-memory killer) on the main process: its workers end within seconds;
+    the temporary file it could not remove is removed by the next run that writes that name."""
+    proc, workers = labelling_with_workers()
+    proc.kill()
+    proc.communicate(timeout=15)
+    assert wait_until(lambda: not any(map(alive, workers)), 10), "workers outlived their parent"
+    stale = [p.name for p in tmp_path.glob(".out.csv.*.tmp")]
+    assert stale and all(f".{proc.pid}." in name for name in stale)
+    small = write_csv(tmp_path / "small.csv", [["duty"], ["process invoices"]])
+    done = run("label", str(small), "-o", "out.csv", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv", "small.csv"]
+
+
+def test_a_stale_temporary_file_is_removed_only_when_its_writer_is_gone(runner, duties, tmp_path):
+    """A temporary file of ours whose pid no longer runs is removed; a live process's is kept,
+    and so is any other file that merely looks similar."""
+    dead = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1 if Path("/proc/sys/kernel/pid_max").exists() else 2**22 + 1
+    names = [f".out.csv.{dead}.0123abcd.tmp", f".out.csv.{os.getpid()}.0123abcd.tmp", f".out.csv.{dead}.notours.tmp", f".other.csv.{dead}.0123abcd.tmp"]
+    for name in names:
+        (tmp_path / name).write_text("half a file")
+    result = runner.invoke(cli, ["label", str(duties), "-o", str(tmp_path / "out.csv")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob(".*.tmp")) == sorted(names[1:])
+
+
+# -- class 7: crafted model files (a valid checksum, hostile content) -----------------------
+def tiny_model_parts() -> tuple[dict, dict]:
+    """The header and arrays of a small valid model: word 1-grams and the first 2 words, two functions."""
+    import numpy as np
+
+    words, heads = ["invoices", "process", "calls", "answer"], ["process", "answer"]
+    features = len(words) + len(heads)
+    office = np.array([[-1.0, -0.5, 1.0, 0.5, -0.5, 0.5]])
+    header = {
+        "format": "bpo-classify-model", "format_version": 3,
+        "blocks": [{"analyzer": "word", "ngram_range": [1, 1], "n_terms": len(words)},
+                   {"analyzer": "head", "ngram_range": [1, 1], "n_terms": len(heads), "head_words": 2}],
+        "calibration": [1.5, 0.0], "function_classes": ["customer_service", "finance_accounting"],
+        "metadata": {"review_threshold": 0.6, "review": {"familiar_share": 0.5, "not_a_task": 0.5}, "package_version": "0.1.0"},
+    }
+    arrays = {
+        "office_coef": office, "office_intercept": np.zeros(1),
+        "function_coef": np.vstack([office[0], -office[0]]), "function_intercept": np.zeros(2),
+        "terms_0": np.frombuffer("\n".join(words).encode(), dtype=np.uint8), "idf_0": np.ones(len(words)),
+        "terms_1": np.frombuffer("\n".join(heads).encode(), dtype=np.uint8), "idf_1": np.ones(len(heads)),
+    }
+    assert features == office.shape[1]
+    return header, arrays
+
+
+def npy(array) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def crafted(path: Path, header=None, arrays=None, *, header_text: str | None = None, members: dict | None = None) -> Path:
+    """A model file with a valid checksum around whatever header and members it is given.
+
+    ``members`` adds (or replaces) raw ``.npy`` members: name -> bytes."""
+    import hashlib
+    import io
+    import json
+    import struct
+    import zipfile
+
+    from bpo_classify.modelfile import MAGIC
+
+    text = header_text if header_text is not None else json.dumps(header)
+    payload = io.BytesIO()
+    raw = {f"{name}.npy": npy(array) for name, array in (arrays or {}).items()}
+    raw.update(members or {})
+    with zipfile.ZipFile(payload, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in raw.items():
+            archive.writestr(name, data)
+    header_bytes = text.encode("utf-8")
+    body = struct.pack("<Q", len(header_bytes)) + header_bytes + payload.getvalue()
+    path.write_bytes(MAGIC + hashlib.sha256(body).digest() + body)
+    return path
+
+
+def refused(runner, path: Path) -> str:
+    """``predict --model path`` must give one line "not a valid model file: ..." and exit 1."""
+    output = one_line_error(runner.invoke(cli, ["predict", "process invoices", "--model", str(path)]), 1)
+    assert output.startswith(f"Error: not a valid model file: {path}: "), output
+    assert len(output.splitlines()) == 1
+    return output
+
+
+def test_the_tiny_crafted_model_is_valid(runner, tmp_path):
+    """The base of the crafted cases loads and answers: each case below fails for its one change."""
+    path = crafted(tmp_path / "ok.bpoc", *tiny_model_parts())
+    result = runner.invoke(cli, ["predict", "--format", "csv", "process invoices", "answer calls"])
+    assert result.exit_code == 0
+    result = runner.invoke(cli, ["predict", "--format", "csv", "--model", str(path), "process invoices", "answer calls"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1].split(",")[1] == "back-office" and lines[2].split(",")[1] == "front-office"
+
+
+def _header_change(header: dict, change: str) -> None:
+    """Apply one crafted change (``key.path=value`` as JSON) to ``header``."""
+    import json
+
+    where, value = change.split("=", 1)
+    keys = where.split(".")
+    target = header
+    for key in keys[:-1]:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    last = keys[-1]
+    if isinstance(target, list):
+        target[int(last)] = json.loads(value)
+    else:
+        target[last] = json.loads(value)
+
+
+@pytest.mark.parametrize("change, reason", [
+    ("metadata=\"a string\"", "metadata is a str, not a dict"),
+    ("metadata.review_threshold=\"high\"", "metadata.review_threshold is 'high', not a number between 0 and 1"),
+    ("metadata.review_threshold=NaN", "metadata.review_threshold is nan"),
+    ("metadata.review=[1]", "metadata.review is a list"),
+    ("metadata.training_data=\"x\"", "metadata.training_data is a str"),
+    ("calibration=[NaN, 0]", "calibration[0] is nan"),
+    ("calibration=[1e308, 0]", "calibration[0] is 1e+308"),
+    ("calibration=\"high\"", "calibration is a str, not a list"),
+    ("calibration=[1]", "calibration has 1 numbers, not 2"),
+    ("blocks.0.ngram_range=[1, 1000000]", "blocks[0].ngram_range[1] is 1000000"),
+    ("blocks.0.ngram_range=[1]", "blocks[0].ngram_range has 1 numbers, not 2"),
+    ("blocks.0.n_terms=-1", "blocks[0].n_terms is -1"),
+    ("blocks.0.n_terms=100000000000", "blocks[0].n_terms is 100000000000"),
+    ("blocks.0.analyzer=\"regex\"", "blocks[0].analyzer is 'regex'"),
+    ("blocks.1.head_words=1e9", "blocks[1].head_words is 1000000000.0"),
+    ("blocks=[]", "0 feature blocks"),
+    ("blocks=\"word\"", "blocks is a str, not a list"),
+    ("function_classes=[\"payroll\", \"payroll\"]", "function_classes must be distinct"),
+    ("function_classes=[\"astrology\", \"payroll\"]", "function_classes must be distinct function labels of the policy"),
+    ("surprise={}", "unknown header entries: 'surprise'"),
+    ("encoder={\"dim\": 10000000000}", "encoder.dim is 10000000000"),
+    ("format_version=0", "format version 0"),
+])
+def test_a_crafted_header_is_refused_in_one_line(runner, tmp_path, change, reason):
+    """Each header field of the wrong type, out of range or unknown: one line naming it, exit 1."""
+    header, arrays = tiny_model_parts()
+    _header_change(header, change)
+    assert reason in refused(runner, crafted(tmp_path / "m.bpoc", header, arrays))
+
+
+@pytest.mark.parametrize("header_text, reason", [
+    ("[1, 2, 3]", "its header is a JSON list, not an object"),
+    ("\"model\"", "its header is a JSON str, not an object"),
+    ("{\"format\": \"bpo-classify-model\", \"format_version\": 3, \"metadata\": " + "[" * 200_000 + "]" * 200_000 + "}",
+     "its header is nested too deeply"),
+])
+def test_a_header_that_is_not_an_object_is_refused(runner, tmp_path, header_text, reason):
+    assert reason in refused(runner, crafted(tmp_path / "m.bpoc", header_text=header_text))
+
+
+def test_a_header_declared_longer_than_the_file_is_refused(runner, tmp_path):
+    import hashlib
+    import struct
+
+    from bpo_classify.modelfile import MAGIC
+
+    body = struct.pack("<Q", 2**60) + b"{}"
+    path = tmp_path / "m.bpoc"
+    path.write_bytes(MAGIC + hashlib.sha256(body).digest() + body)
+    assert "its header is declared 1,152,921,504,606,846,976 bytes" in refused(runner, path)
+
+
+def _array_case(name: str):
+    """The arrays of the tiny model with one crafted change, and the reason expected."""
+    import numpy as np
+
+    header, arrays = tiny_model_parts()
+    members: dict[str, bytes] = {}
+    if name == "short idf":
+        arrays["idf_0"] = arrays["idf_0"][:-1]
+        reason = "array idf_0 is float64 (3,); the header implies float64 (4,)"
+    elif name == "NaN weight":
+        arrays["office_coef"] = arrays["office_coef"].copy()
+        arrays["office_coef"][0, 1] = np.nan
+        reason = "array office_coef holds NaN, infinite or values beyond"
+    elif name == "infinite idf":
+        arrays["idf_1"] = np.array([1.0, np.inf])
+        reason = "array idf_1 holds NaN, infinite"
+    elif name == "overflowing weight":
+        arrays["function_coef"] = arrays["function_coef"] * 1e300
+        reason = "array function_coef holds NaN, infinite or values beyond 10000"
+    elif name == "integer weights":
+        arrays["office_intercept"] = np.zeros(1, dtype=np.int64)
+        reason = "array office_intercept is int64 (1,)"
+    elif name == "missing array":
+        del arrays["function_intercept"]
+        reason = "array function_intercept is missing"
+    elif name == "745 GiB declared":
+        del arrays["idf_0"]
+        import io
+
+        header_only = io.BytesIO()  # a .npy header declaring 745 GiB of float64, and no data
+        np.lib.format.write_array_header_1_0(header_only, {"descr": "<f8", "fortran_order": False, "shape": (100_000_000_000,)})
+        members["idf_0.npy"] = header_only.getvalue()
+        reason = "array idf_0 is float64 (100000000000,); the header implies float64 (4,)"
+    elif name == "inflating member":
+        del arrays["idf_0"]
+        members["idf_0.npy"] = npy(np.ones(4)) + bytes(50_000_000)  # 50 MB of zeros behind the array
+        reason = "array idf_0 is declared 50,000,160 bytes; its header implies at most 32"
+    elif name == "pickled object":
+        import io
+
+        buffer = io.BytesIO()
+        np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+        del arrays["office_intercept"]
+        members["office_intercept.npy"] = buffer.getvalue()
+        reason = "array office_intercept is object"
+    elif name == "duplicate terms":
+        arrays["terms_0"] = np.frombuffer(b"invoices\nprocess\ncalls\ncalls", dtype=np.uint8)
+        reason = "block 0 lists a term twice"
+    elif name == "too few terms":
+        arrays["terms_0"] = np.frombuffer(b"invoices\nprocess", dtype=np.uint8)
+        reason = "vocabulary does not match its header"
+    elif name == "truncated data":
+        del arrays["idf_0"]
+        members["idf_0.npy"] = npy(np.ones(4))[:-8]
+        reason = "array idf_0 is unreadable"
+    else:
+        raise AssertionError(name)
+    return header, arrays, members, reason
+
+
+@pytest.mark.parametrize("name", [
+    "short idf", "NaN weight", "infinite idf", "overflowing weight", "integer weights", "missing array",
+    "745 GiB declared", "inflating member", "pickled object", "duplicate terms", "too few terms", "truncated data",
+])
+def test_a_crafted_array_is_refused_before_it_is_allocated(runner, tmp_path, name):
+    """Arrays that do not fit the header (shape, type, declared size, values): one line, exit 1."""
+    header, arrays, members, reason = _array_case(name)
+    assert reason in refused(runner, crafted(tmp_path / "m.bpoc", header, arrays, members=members))
+
+
+def test_members_the_header_does_not_name_are_never_read(runner, tmp_path):
+    """A file with extra members (a pickle, a 200 MB inflating one) loads and answers: they are not read."""
+    import io
+
+    import numpy as np
+
+    header, arrays = tiny_model_parts()
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    path = crafted(tmp_path / "m.bpoc", header, arrays, members={"evil.npy": buffer.getvalue(), "bomb.npy": bytes(200_000_000)})
+    assert path.stat().st_size < 1_000_000
+    from bpo_classify.modelfile import read_model_file
+    from bpo_classify.modelschema import expected_arrays
+
+    _, read = read_model_file(path, expected_arrays)
+    assert sorted(read) == sorted(arrays)
+    result = runner.invoke(cli, ["predict", "process invoices", "--model", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "/dev/null"])
+def test_a_model_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
+    """A named pipe (which would block) or a device (/dev/zero never ends): refused without reading."""
+    path = Path(kind) if kind.startswith("/") else tmp_path / "model.bpoc"
+    if kind == "fifo":
+        os.mkfifo(path)
+    done = run("predict", "process invoices", "--model", str(path), cwd=tmp_path, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == f"Error: not a valid model file: {path}: it is not a regular file (a pipe, socket or device) (corrupt or altered; rebuild it or fetch a fresh copy)\n"

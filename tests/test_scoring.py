@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bpo_classify.corpus import load_labelled
-from bpo_classify.features import linear_scores
+from bpo_classify.features import familiar_share, linear_scores
 from bpo_classify.scoring import LinearScorer
 from conftest import DUTIES, EXTERNAL, ODD
 
@@ -48,6 +48,37 @@ def test_scorer_equals_plain_scores_on_tricky_texts(model):
     ] + DUTIES
     plain, scorer, _, _ = _both(model, texts)
     np.testing.assert_allclose(scorer.scores(texts), plain, rtol=0, atol=1e-12)
+
+
+def test_familiar_share_from_the_word_tables_equals_the_reference(model, corpus):
+    """The familiar share the scorer gives with the scores equals the readable reference to 1e-12, and so do the flags:
+    multi-token words, digits, a final "s", unknown scripts, the separator, and across word-table restarts."""
+    texts = [
+        "process invoices", "procesar facturas", "12345", "invoices/xyzzy-abc 2024", "businesss processes",
+        "ÜBER große Straße İstanbul", "a \ue000 b invoices", "\ue000", "", " ", "emoji 😊 text", "AP/AR-recon",
+    ] + DUTIES + corpus.texts[:300]
+    known = model._word_vocabulary()
+    expected = familiar_share(texts, known)
+    assert 0 < expected.mean() < 1 and (expected < 0.5).any()  # the texts do exercise both sides
+    np.testing.assert_allclose(model.familiar_share(texts), expected, rtol=0, atol=1e-12)
+    coef, intercept = np.vstack([model.office_coef]), model.office_intercept
+    small = LinearScorer(model.blocks, coef, intercept, max_words=40, known=known)
+    for i in range(0, len(texts), 13):
+        scores, shares = small.scores_and_familiar(texts[i:i + 13])
+        np.testing.assert_allclose(shares, expected[i:i + 13], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(scores, linear_scores(model.blocks, texts[i:i + 13], coef, intercept), rtol=0, atol=1e-12)
+    assert ((model.familiar_share(texts) < 0.5) == (expected < 0.5)).all()
+
+
+def test_word_tables_grow_batch_after_batch(model, corpus):
+    """Thousands of new words arriving a few at a time (the tables grow by doubling, and the
+    largest count inside a word grows late): every batch scores as the reference does."""
+    texts = [f"{t} site{i} {'z' * (i % 7)}{'ab' * (i // 400)}" for i, t in enumerate(corpus.texts[:2400])]
+    plain, scorer, _, _ = _both(model, texts)
+    for i in range(0, len(texts), 150):
+        np.testing.assert_allclose(scorer.scores(texts[i:i + 150]), plain[i:i + 150], rtol=0, atol=1e-12)
+    char = next(b for b in scorer.blocks if b.block.analyzer == "char_wb")
+    assert char.n_words > 2 * 1024 and char.count_bound >= 4  # the tables did grow, more than once
 
 
 def test_scorer_word_table_starts_afresh(model):
@@ -114,3 +145,24 @@ def test_threads_sharing_a_model(model):
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(shared.function_proba, batches))
     assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+
+def test_word_tables_grow_in_place_batch_after_batch(model):
+    """Batch after batch of new words (as a server sees): the same scores, and the tables are
+    reallocated a logarithmic number of times, not copied whole on every batch."""
+    from bpo_classify.scoring import WordScorer
+
+    texts = [f"{d} site{i} ref{i * 7}x" for i, d in enumerate(DUTIES * 40)]
+    texts[300] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"  # raises a count bound midway
+    plain, scorer, _, _ = _both(model, texts)
+    tables = [b for b in scorer.blocks if isinstance(b, WordScorer)]
+    storages = {id(b.entries) for b in tables}
+    reallocations = 0
+    for i in range(len(texts)):
+        np.testing.assert_allclose(scorer.scores(texts[i:i + 1]), plain[i:i + 1], rtol=0, atol=1e-12)
+        now = {id(b.entries) for b in tables}
+        reallocations += len(now - storages)
+        storages = now
+    assert len(scorer.word_ids) > 2 * len(texts)  # every batch added words
+    assert reallocations <= 12 * len(tables), reallocations
+

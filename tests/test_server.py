@@ -97,6 +97,41 @@ def test_predict_bad_bodies_say_what_to_send(client, body, expected):
     assert message.endswith('"texts" a non-empty list of strings, optional "threshold" (0-1) and "top_functions" (1-15)')
 
 
+FAST_AND_ROUTE_BODIES = [
+    '{"texts": ["process invoices", "", "answer calls"], "top_functions": 2}', '{"texts": ["a"], "threshold": 0.99}',
+    "{", "[]", "null", "", '{"texts": []}', '{"texts": [1]}', '{"texts": ["a"], "threshold": 2}', '{"texts": [null, "x"]}',
+    '{"texts": ["\\ud800 lone surrogate"]}', '{"texts": ["a"], "threshold": NaN}', '\ufeff{"texts": ["bom"]}',
+]
+
+
+@pytest.mark.parametrize("body", FAST_AND_ROUTE_BODIES)
+def test_fast_path_answers_as_the_route(client, body, monkeypatch):
+    """A body sent as application/json (answered by PredictRoute) gets what FastAPI's route gives (another JSON type)."""
+    from bpo_classify import server
+
+    read = []
+    monkeypatch.setattr(server, "_parsed", lambda b, real=server._parsed: read.append(b) or real(b))
+    fast = client.post("/v1/predict", content=body.encode("utf-8"), headers={"content-type": "application/json; charset=utf-8"})
+    route = client.post("/v1/predict", content=body.encode("utf-8"), headers={"content-type": "application/vnd.api+json"})
+    assert (fast.status_code, fast.headers["content-type"], fast.json()) == (route.status_code, route.headers["content-type"], route.json())
+    assert read == [body.encode("utf-8")]  # the first went through the fast path, the second did not
+
+
+def test_a_lone_surrogate_is_echoed_as_an_escape(client):
+    """A text with a lone surrogate (valid JSON escape, not UTF-8) is answered, the text escaped back."""
+    response = client.post("/v1/predict", content=b'{"texts": ["\\ud800 process invoices"]}', headers={"content-type": "application/json"})
+    assert response.status_code == 200 and b"\\ud800" in response.content
+    assert response.json()["predictions"][0]["text"] == "\ud800 process invoices"
+
+
+def test_prediction_as_dict_has_every_field(model):
+    """Prediction.as_dict (written by hand for speed) names every field of the dataclass, in order."""
+    from dataclasses import fields
+
+    (p,) = model.predict(["process invoices"], top_functions=2)
+    assert list(p.as_dict()) == [f.name for f in fields(p)]
+
+
 def test_too_many_texts_names_the_limit(strict):
     """More texts than --max-texts: 422 saying how many were sent and the limit."""
     response = strict.post("/v1/predict", json={"texts": ["a", "b", "c", "d"]}, headers=AUTH)
@@ -165,6 +200,17 @@ def test_label_options_and_gzip(client, tmp_path):
     assert header.startswith("duty,notes,bpo_office,") and row.startswith("process invoices,answer calls,front-office,")
 
 
+def test_label_top_functions_adds_the_runner_up_columns_label_writes(client, model, tmp_path):
+    """The top_functions form field adds function_2 ... as `label --top-functions` does, byte for byte."""
+    source = write_csv(tmp_path / "d.csv", [["id", "duty"]] + [[str(i), d] for i, d in enumerate(DUTIES)])
+    label_csv(source, tmp_path / "expected.csv", model=model, top_functions=3)
+    response = client.post("/v1/label", files={"file": ("d.csv", source.read_bytes())}, data={"top_functions": "3"})
+    assert response.status_code == 200
+    assert response.content == (tmp_path / "expected.csv").read_bytes()
+    assert response.text.splitlines()[0].endswith(",function_2,function_2_confidence,function_3,function_3_confidence")
+    assert error_of(client.post("/v1/label", files={"file": ("d.csv", source.read_bytes())}, data={"top_functions": "16"}), 422, "invalid_request")
+
+
 @pytest.mark.parametrize(
     "content, form, message",
     [
@@ -184,7 +230,7 @@ def test_label_bad_files_are_422_before_anything_is_sent(client, content, form, 
 def test_label_needs_a_file(client):
     """No file field: 422 saying how to send one."""
     message = error_of(client.post("/v1/label", data={"prefix": "x"}), 422, "invalid_request")
-    assert message == 'file: Field required; send a multipart form with the CSV or TSV as field "file" (curl -F file=@duties.csv), optional fields "text_column", "prefix", "threshold" and "encoding"'
+    assert message == 'file: Field required; send a multipart form with the CSV or TSV as field "file" (curl -F file=@duties.csv), optional fields "text_column", "prefix", "threshold", "top_functions" (1-15) and "encoding"'
 
 
 def test_label_upload_over_its_limit_is_413(strict):

@@ -159,3 +159,27 @@ def test_office_reads_only_the_blocks_it_is_given(small_corpus, small_training):
     assert wider.office_blocks == ["word 1-grams", "word 2-grams", "char_wb 2-5-grams"]
     with pytest.raises(ValueError, match="names none of the blocks"):
         train(small_corpus, seed=0, cv=0, params={"office_blocks": ("chars",)})
+
+
+@pytest.mark.slow
+def test_cross_validation_and_final_fit_as_one_set_of_tasks_change_nothing(small_corpus, small_mixed, tmp_path, monkeypatch):
+    """`train` with cross-validation runs the fold fits, the calibration fits and the final fit as one set of
+    parallel tasks: the scores and the model file are those of cross_validate + fit_pipeline run one after the other."""
+    from bpo_classify.corpus import load_not_tasks
+    from bpo_classify.training import DEFAULT_PARAMS, fit_pipeline
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    lines = load_not_tasks()[:60]
+    together = train(small_corpus, seed=0, cv=3, ambiguous=small_mixed, not_tasks=lines, jobs=2)
+    scores = cross_validate(small_corpus, cv=3, seed=0, params=dict(DEFAULT_PARAMS), ambiguous=small_mixed, not_tasks=lines, jobs=1)
+    fitted = fit_pipeline(small_corpus.texts, small_corpus.offices, small_corpus.functions, seed=0,
+                          ambiguous=small_mixed, not_tasks=lines, jobs=1)
+    cv = together.metrics["cross_validation"]
+    assert cv["office"] == scores["office"] and cv["function"] == scores["function"]
+    assert together.pipeline.calibration == fitted.calibration
+    np.testing.assert_array_equal(together.pipeline.oof_front_proba, fitted.oof_front_proba)
+    assert np.array_equal(together.model.function_coef, fitted.to_model({}).function_coef)
+    alone = train(small_corpus, seed=0, cv=3, ambiguous=small_mixed, not_tasks=lines, jobs=1)
+    save_model(together.model, tmp_path / "together.bpoc")
+    save_model(alone.model, tmp_path / "alone.bpoc")
+    assert (tmp_path / "together.bpoc").read_bytes() == (tmp_path / "alone.bpoc").read_bytes()
