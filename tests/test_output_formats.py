@@ -189,3 +189,89 @@ def test_library_takes_the_same_options(tsv, tmp_path):
     out = io.StringIO()
     label_csv(tsv, None, stdout=out, output_format="jsonl")
     assert json.loads(out.getvalue().splitlines()[0])["duty"] == "process invoices"
+
+
+# -- --top-functions in every format ----------------------------------------------------------
+RUNNERS = ["function_2", "function_2_confidence"]
+TOP_DUTIES = ["process invoices", "answer live chat inquiries", "", "reconcile bank statements and post journal entries"]
+
+
+def _records(path: Path) -> list[dict]:
+    """The rows of a labelled .jsonl, .jsonl.gz, .parquet or .xlsx as dicts, read independently of bpo_classify."""
+    name = path.name
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    if name.endswith(".xlsx"):
+        import python_calamine
+
+        book = python_calamine.CalamineWorkbook.from_path(str(path))
+        try:
+            header, *rows = book.get_sheet_by_name(book.sheet_names[0]).to_python()
+        finally:
+            book.close()
+        return [dict(zip(header, (None if v == "" else v for v in row))) for row in rows]
+    data = gzip.decompress(path.read_bytes()).decode() if name.endswith(".gz") else path.read_text(encoding="utf-8")
+    return [json.loads(line) for line in data.splitlines()]
+
+
+@pytest.mark.parametrize("name", ["out.jsonl", "out.jsonl.gz", "out.parquet", "out.xlsx"])
+def test_top_functions_columns_in_every_typed_format(tmp_path, model, name):
+    """label --top-functions 2 to .jsonl (also gzipped), .parquet and .xlsx: function_2 and
+    function_2_confidence follow review_reason, typed (a string and a number, null for an empty text), with
+    the API's values; the sink's columns come from the run, not from the six fixed ones."""
+    if name.endswith(".parquet"):
+        pytest.importorskip("pyarrow", reason="pyarrow (the parquet extra) is not installed")
+    if name.endswith(".xlsx"):
+        pytest.importorskip("python_calamine", reason="the excel extra is not installed")
+        pytest.importorskip("xlsxwriter", reason="the excel extra is not installed")
+    source = tmp_path / "in.csv"
+    source.write_text("id,duty\n" + "".join(f"{i},{t}\n" for i, t in enumerate(TOP_DUTIES)), encoding="utf-8")
+    out = tmp_path / name
+    result = invoke("label", source, "-o", out, "--top-functions", "2", "--text-column", "duty")
+    assert result.exit_code == 0, result.output
+    records = _records(out)
+    assert len(records) == len(TOP_DUTIES)
+    assert list(records[0]) == ["id", "duty", *ADDED_COLUMNS, *RUNNERS]
+    for record, text, p in zip(records, TOP_DUTIES, model.predict(TOP_DUTIES, top_functions=2)):
+        if not text:
+            assert record["function_2"] is None and record["function_2_confidence"] is None
+            continue
+        function, confidence = p.runners_up[0]
+        assert record["function_2"] == function
+        assert isinstance(record["function_2_confidence"], float)
+        assert record["function_2_confidence"] == pytest.approx(confidence, abs=5e-5)  # written to four decimals
+        assert record["function_2_confidence"] <= record["function_confidence"]
+
+
+def test_label_to_xlsx_with_top_functions_then_summarize_it(tmp_path):
+    """`label x.csv -o y.xlsx --top-functions 2` then `summarize y.xlsx` (and its --html report, which reads the
+    rows to review from the workbook): the summary is the labelled CSV's, the runner-up columns ignored."""
+    pytest.importorskip("python_calamine", reason="the excel extra is not installed")
+    pytest.importorskip("xlsxwriter", reason="the excel extra is not installed")
+    sample = Path(__file__).resolve().parent.parent / "datasets" / "sample_job_duties.csv"
+    book, plain = tmp_path / "y.xlsx", tmp_path / "plain.csv"
+    assert invoke("label", sample, "-o", book, "--top-functions", "2", "--text-column", "duty").exit_code == 0
+    assert invoke("label", sample, "-o", plain, "--text-column", "duty").exit_code == 0
+    assert list(_records(book)[0])[-2:] == RUNNERS
+
+    def summary(path: Path) -> dict:
+        result = invoke("summarize", path, "--by", "role", "--format", "json")
+        assert result.exit_code == 0, result.output
+        body = json.loads(result.stdout)
+        body.pop("source")
+        return body
+
+    expected = summary(plain)
+    assert expected["total"]["needs_review"] > 0
+    assert summary(book) == expected
+    report = tmp_path / "report.html"
+    result = invoke("summarize", book, "--by", "role", "--html", report, "--text-column", "duty")
+    assert result.exit_code == 0, result.output
+    flagged = [r for r in _records(book) if r["needs_review"] is True]
+    assert len(flagged) == expected["total"]["needs_review"]
+    page = report.read_text(encoding="utf-8")
+    from html import escape
+
+    assert all(escape(r["duty"]) in page for r in flagged)
