@@ -149,22 +149,42 @@ def complete_writes() -> None:
 
     With ``PYTHONUNBUFFERED=1`` (or ``python -u``) the text streams sit on the raw file,
     and a text stream ignores how many bytes a raw write took: on a nearly full disk
-    ``write(1, ..., 7947) = 3988`` silently drops the rest. A buffered writer retries a
-    short write until every byte is out or the system says why not (``ENOSPC``,
-    ``EFBIG``), so the raw file is put back under one, flushed at each line to stay as
-    prompt as unbuffered output.
-
-    Example:
-        >>> complete_writes()  # under pytest, stdout is already buffered: nothing changes
+    ``write(1, ..., 7947) = 3988`` silently drops the rest. Each such stream is swapped
+    for :func:`completing_stream`'s. Streams that are already buffered (or not files at
+    all, as under click's test runner) are left alone.
     """
     for name in ("stdout", "stderr"):
-        stream = getattr(sys, name)
-        raw = getattr(stream, "buffer", None)
-        if isinstance(stream, io.TextIOWrapper) and isinstance(raw, io.RawIOBase):
-            stream.flush()
-            setattr(sys, name, io.TextIOWrapper(
-                io.BufferedWriter(raw), encoding=stream.encoding, errors=stream.errors, line_buffering=True,
-            ))
+        replacement = completing_stream(getattr(sys, name))
+        if replacement is not None:
+            setattr(sys, name, replacement)
+
+
+def completing_stream(stream: Any) -> io.TextIOWrapper | None:
+    """A line-buffered text stream on ``stream``'s file that retries short writes, or None if it needs none.
+
+    A buffered writer retries a short write until every byte is out or the system says
+    why not (``ENOSPC``, ``EFBIG``). It writes to the same descriptor through a raw file
+    of its own that never closes it: wrapping the old raw object instead would close it
+    (and the descriptor, and whoever else writes there) when the new stream is dropped.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryFile() as f:
+        ...     unbuffered = io.TextIOWrapper(io.FileIO(f.fileno(), "w", closefd=False), write_through=True)
+        ...     completing_stream(io.StringIO()) is None, completing_stream(unbuffered).line_buffering
+        (True, True)
+    """
+    raw = getattr(stream, "buffer", None)
+    if not (isinstance(stream, io.TextIOWrapper) and isinstance(raw, io.RawIOBase)):
+        return None
+    try:
+        stream.flush()
+        own_raw = io.FileIO(raw.fileno(), "w", closefd=False)
+    except (OSError, ValueError):  # closed, or a raw stream with no descriptor: nothing to make complete
+        return None
+    return io.TextIOWrapper(
+        io.BufferedWriter(own_raw), encoding=stream.encoding, errors=stream.errors, line_buffering=True,
+    )
 
 
 def _silence_stdout() -> None:

@@ -307,14 +307,21 @@ class Model:
             office_conf[idx] = p_office[back]
             function_conf[idx] = joint[back, 0]
             names = self.function_classes
-            for i, k in zip(present, back.tolist()):
-                office[i] = FRONT if is_front[k] else BACK
-                function[i] = names[ranked[k, 0]]
+            # Per distinct text first (plain lists, no NumPy scalars), then spread to the rows.
+            offices = [FRONT if f else BACK for f in is_front.tolist()]
+            ranked_names = [[names[j] if j >= 0 else None for j in column] for column in ranked.T.tolist()]  # -1: no runner-up
+            back_list = back.tolist()
+            for i, k in zip(present, back_list):
+                office[i] = offices[k]
                 reason[i] = why[k]
+            shown = ranked_names[0]
+            for i, k in zip(present, back_list):
+                function[i] = shown[k]
             for rank, (fn_names, fn_conf) in enumerate(runners_up, 1):
                 fn_conf[idx] = joint[back, rank]
-                for i, k in zip(present, back.tolist()):
-                    fn_names[i] = names[ranked[k, rank]] if ranked[k, rank] >= 0 else None
+                column = ranked_names[rank]
+                for i, k in zip(present, back_list):
+                    fn_names[i] = column[k]
         review = np.array([r is not None for r in reason], dtype=bool)
         return Predictions(office, office_conf, function, function_conf, review, reason, runners_up)
 

@@ -162,6 +162,28 @@ def test_output_that_fits_is_complete_with_unbuffered_streams(tmp_path, unbuffer
     assert done.stdout.count(b"\n") == 51 and done.stdout.startswith(b"posting_id,role,")
 
 
+def test_the_retrying_stream_never_closes_the_descriptor_it_shares(tmp_path):
+    """Dropping the stream that makes writes complete leaves the old stream's file open and writable
+    (wrapping the old raw file itself closed it with the new stream: pytest's own capture then died)."""
+    import gc
+    import io
+
+    from bpo_classify.cli_support import completing_stream
+
+    with open(tmp_path / "shared.txt", "wb", buffering=0) as raw:
+        old = io.TextIOWrapper(raw, write_through=True)
+        new = completing_stream(old)
+        new.write("from the new stream\n")
+        new.flush()
+        del new
+        gc.collect()
+        old.write("then the old one\n")  # ValueError (I/O operation on closed file) if the file was closed
+        old.flush()
+        assert not raw.closed
+        old.detach()
+    assert (tmp_path / "shared.txt").read_text() == "from the new stream\nthen the old one\n"
+
+
 # -- classes 3, 4, 5: signals and worker processes ------------------------------------------
 def distinct_duties(path: Path, n: int) -> Path:
     """A CSV of ``n`` distinct duties (no label can be remembered: the workers do real work)."""
