@@ -50,7 +50,7 @@ from .extras import DASK
 from .labeling import DEFAULT_CHUNK, LabelOptions, choose_text_column, format_labels
 from .model import Model, default_model_path, model_from_bytes, model_to_bytes
 from .modelfile import read_model_bytes
-from .outputs import SINKS, Counts, LabelSummary, added_columns, added_names, sink_format, too_long_row
+from .outputs import SINKS, Counts, LabelSummary, added_columns, added_names, format_for, sink_format, too_long_row
 from .tables import MAX_LINE_CHARS, READ_FAULTS, decoding_error, detect_delimiter, name_list, reading_error, text_encoding
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -561,9 +561,13 @@ def _one_line_errors() -> Iterator[None]:
         raise
 
 
+#: The formats parts are written in.
+PART_FORMATS = ("csv", "parquet")
+
+
 def _check_format(fmt: str) -> None:
-    if fmt not in SINKS:
-        raise ValueError(f"fmt must be one of {', '.join(map(repr, SINKS))}, not {fmt!r}")
+    if fmt not in PART_FORMATS:
+        raise ValueError(f"parts are written as {' or '.join(PART_FORMATS)}, not {fmt}; name the output directory e.g. labelled/ or labelled.parquet/")
     SINKS[fmt].check()
 
 
@@ -620,13 +624,16 @@ def plan_files(
     ``options`` are the labelling options (model, text column, prefix, threshold,
     encoding); any of them may also be given as a keyword (``text_column="duty"``), which
     overrides ``options``. ``fmt`` is ``"csv"`` (the input's delimiter kept, as the local
-    engine does) or ``"parquet"``; by default Parquet when ``output`` ends in ``.parquet``.
+    engine does, or the one a directory named ``*.csv``/``*.tsv`` asks for) or ``"parquet"``;
+    by default Parquet when ``output`` ends in ``.parquet``.
     """
     options = dataclasses.replace(options or LabelOptions(), **label_options)
     fmt = fmt or sink_format(output)
     _check_format(fmt)
     check_output(output, storage_options)
     frame, delimiter = read_tables(urlpath, encoding=options.encoding, blocksize=blocksize, storage_options=storage_options)
+    # A directory named like labelled.tsv/ asks for that delimiter, as the local engine's -o labelled.tsv does.
+    delimiter = format_for(output, delimiter).delimiter if fmt == "csv" else delimiter
     header = [str(c) for c in frame.columns if c != _EXTRA]
     chosen = header[choose_text_column(header, options.text_column, "the input")]
     names = added_names(header, options.prefix, options.top_functions)

@@ -460,8 +460,7 @@ def format_summary(summary: dict[str, Any], fmt: str = "text") -> str:
                              *([r["weight"]] if weight else []), r["front_share"], r["back_share"],
                              *(r["functions"].get(f, "") for f in FUNCTIONS), r["needs_review"], _reasons(r["review_reasons"])])
         return out.getvalue()
-    share = f"of {weight}" if weight else ""
-    head = [*keys, "rows", *([weight] if weight else []), f"front {share}".strip(), "back", "review"]
+    head = [*keys, "rows", *([weight] if weight else []), "front", "back", "review"]
     table = [head + (["why", "functions"] if fmt == "markdown" else ["functions"])]
     for r in rows:
         table.append([*(r["group"].get(k, "") for k in keys), str(r["rows"]), *([f"{r['weight']:g}"] if weight else []),
@@ -478,4 +477,6 @@ def format_summary(summary: dict[str, Any], fmt: str = "text") -> str:
         reasons = summary["total"]["review_reasons"]
         if reasons:
             lines.append(f"needs review: {_reasons(reasons)}")
+    if weight:  # said once below the table: a header "front of hours_per_week" pushed every column apart
+        lines.extend([*([""] if fmt == "markdown" else []), f"front, back and functions are shares of {weight}, not of rows"])
     return _lines(lines)

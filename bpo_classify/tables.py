@@ -86,6 +86,41 @@ def text_encoding(encoding: str) -> codecs.CodecInfo:
     return info
 
 
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the compound-file container of .xls and of encrypted .xlsx
+_ENCRYPTED = "EncryptedPackage".encode("utf-16-le")  # the stream an encrypted Office file keeps its content in
+EXCEL_HINT = "pip install 'bpo-classify[excel]'"
+
+
+def office_file_problem(head: bytes, name: str) -> str | None:
+    """Why the file starting with ``head`` is not delimited text, if its first bytes say so
+    (an Excel workbook, a password-protected one, Parquet, a zip archive); ``None`` otherwise.
+
+    Example:
+        >>> office_file_problem(b"PAR1\\x15\\x04", "x.csv")
+        'x.csv is a Parquet file, not CSV text: name it x.parquet (Parquet is read by name)'
+        >>> office_file_problem(b"role,duty\\n", "x.csv") is None
+        True
+    """
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0] if name != "standard input" else "duties"
+    if head.startswith(_OLE):
+        if _ENCRYPTED in head:
+            return f"{name} is a password-protected Office file; save a copy without a password (as .xlsx) and label that"
+        return (
+            f"{name} is an Excel 97-2003 workbook (or another Office file), not CSV text: "
+            f"save or rename it as {stem}.xls to read it as a workbook ({EXCEL_HINT})"
+        )
+    if head.startswith(b"PK\x03\x04"):
+        if b"xl/" in head or b"[Content_Types].xml" in head:
+            return (
+                f"{name} is an Excel workbook (.xlsx), not CSV text: "
+                f"save or rename it as {stem}.xlsx to read it as a workbook ({EXCEL_HINT})"
+            )
+        return f"{name} is a zip archive, not CSV text: unzip it and label the CSV inside"
+    if head.startswith(b"PAR1"):
+        return f"{name} is a Parquet file, not CSV text: name it {stem}.parquet (Parquet is read by name)"
+    return None
+
+
 def stdin_bytes() -> IO[bytes]:
     """Standard input's byte stream; :class:`InputFileError` when the process has none (``<&-``)."""
     stream = getattr(sys.stdin, "buffer", None)
@@ -180,7 +215,35 @@ def decoding_error(name: str, encoding: str, exc: UnicodeError, where: str = "",
     return InputFileError(f"{name} is not valid {encoding}{where} (byte {exc.object[exc.start:exc.start + 1]!r}); {hint}")
 
 
-class TableReader:
+class TableSource:
+    """What every table reader has (:class:`TableReader`, ``excel.ExcelReader``, ``readers.ParquetReader``):
+    the header and the name messages use, a column looked up by name, and ``with`` closing it."""
+
+    header: list[str]
+    name: str
+
+    def column(self, name: str, option: str) -> int:
+        """Index of column ``name``; a clear error naming ``option`` when it is absent."""
+        if name in self.header:
+            return self.header.index(name)
+        raise MissingColumnError(
+            f"column {name!r} not found in {self.name}; available: {name_list(self.header)}; use {option}"
+        )
+
+    def text_at(self, index: int) -> None:
+        """Give the cells of column ``index`` as text (they are, unless a reader keeps typed cells)."""
+
+    def close(self) -> None:
+        """Release the file."""
+
+    def __enter__(self) -> "TableSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TableReader(TableSource):
     """Rows of a delimited file as lists of strings, with the header and row numbers.
 
     ``line`` is the 1-based number of the data row last returned (header is row 0),
@@ -194,6 +257,7 @@ class TableReader:
         self.encoding = encoding
         self._handle = open_text(path, encoding)
         try:
+            self._refuse_binary()
             first = self._guard(self._readline)
             if not first.strip():
                 raise InputFileError(f"{self.name} is empty: expected a header row with column names")
@@ -209,6 +273,22 @@ class TableReader:
             self.close()
             raise
         self.line = 0
+
+    def _refuse_binary(self) -> None:
+        """A one-line error if the first bytes are a workbook's or another binary format's (not a decoding error)."""
+        buffer = getattr(self._handle, "buffer", None)
+        peek = getattr(buffer, "peek", None)
+        if peek is not None:
+            head = self._guard(lambda: peek(4096)[:4096])  # a corrupt .gz fails here
+        elif buffer is not None and buffer.seekable():  # e.g. a BytesIO given as stdin
+            where = buffer.tell()
+            head = buffer.read(4096)
+            buffer.seek(where)
+        else:
+            head = b""
+        problem = office_file_problem(head, self.name)
+        if problem is not None:
+            raise InputFileError(problem)
 
     def progress(self) -> tuple[int, int | None]:
         """Bytes read so far and the file's size (``None`` when unknown, e.g. standard input).
@@ -264,26 +344,12 @@ class TableReader:
             self.line += 1
             yield row
 
-    def column(self, name: str, option: str) -> int:
-        """Index of column ``name``; a clear error naming ``option`` when it is absent."""
-        if name in self.header:
-            return self.header.index(name)
-        raise MissingColumnError(
-            f"column {name!r} not found in {self.name}; available: {name_list(self.header)}; use {option}"
-        )
-
     def close(self) -> None:
         # Closing a wrapper around stdin's buffer would close stdin itself; detach instead.
         if str(self.path) == "-":
             self._handle.detach()
         else:
             self._handle.close()
-
-    def __enter__(self) -> "TableReader":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def write_table(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",") -> None:

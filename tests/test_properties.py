@@ -238,14 +238,15 @@ def test_label_cli_round_trip(rows, delimiter):
         with open(source, "w", encoding="utf-8", newline="") as f:
             csv.writer(f, delimiter=delimiter).writerows([header, *rows])
         before = _sha(source)
-        out = Path(tmp) / "out.csv"
+        # The output's name decides its format (.csv commas, .tsv tabs); a name that says nothing keeps the input's.
+        out = Path(tmp) / {",": "out.csv", "\t": "out.tsv"}.get(delimiter, "out.txt")
         cli_ok(["label", str(source), "-o", str(out), "--text-column", "duty"])
         written = out.read_bytes()
         to_stdout = cli_ok(["label", str(source), "--text-column", "duty"])
         cli_ok(["label", str(source), "-o", str(out), "--text-column", "duty"])
         assert out.read_bytes() == written == to_stdout.stdout_bytes
         assert _sha(source) == before
-        assert sorted(p.name for p in Path(tmp).iterdir()) == ["in.csv", "out.csv"]
+        assert sorted(p.name for p in Path(tmp).iterdir()) == ["in.csv", out.name]
         with open(out, encoding="utf-8", newline="") as f:
             got = list(csv.reader(f, delimiter=delimiter, strict=True))
     assert got[0] == header + list(ADDED_COLUMNS)

@@ -190,12 +190,14 @@ def test_duplicate_other_column_names(tmp_path):
 
 
 def test_wrong_delimiter_csv_named_tsv(tmp_path):
-    """Documented: a .tsv whose header has commas and no tab is read (and written) as comma-separated."""
+    """Documented: a .tsv whose header has commas and no tab is read as comma-separated (the header decides);
+    the output's name decides how it is written, and stdout keeps the input's commas."""
     source = write_bytes(tmp_path / "duties.tsv", b"id,duty\n1,process invoices\n")
     with nothing_lost(tmp_path, new=("out.tsv",)):
         result = invoke("label", source, "-o", tmp_path / "out.tsv")
     assert result.exit_code == 0
-    assert (tmp_path / "out.tsv").read_text(encoding="utf-8").splitlines()[1].startswith("1,process invoices,back-office,")
+    assert (tmp_path / "out.tsv").read_text(encoding="utf-8").splitlines()[1].startswith("1\tprocess invoices\tback-office\t")
+    assert invoke("label", source).stdout.splitlines()[1].startswith("1,process invoices,back-office,")
 
 
 def test_wrong_delimiter_rows_wider_than_header(tmp_path):
@@ -306,8 +308,13 @@ def test_nul_bytes_in_cells(tmp_path):
 
 
 def test_binary_file(tmp_path):
-    """A spreadsheet or archive renamed .csv: NUL bytes in the header give a clear error, not a garbage column."""
+    """An archive renamed .csv is named for what it is; other binary bytes (NULs in the header) get a clear error,
+    not a garbage column. (A workbook renamed .csv: tests/test_excel.py.)"""
     source = write_bytes(tmp_path / "book.csv", b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\n")
+    with nothing_lost(tmp_path):
+        assert_error(invoke("label", source, "-o", tmp_path / "out.csv"),
+                     f"{source} is a zip archive, not CSV text: unzip it and label the CSV inside")
+    source = write_bytes(tmp_path / "blob.csv", b"\x7fELF\x02\x01\x01\x00\x00\x00\n")
     with nothing_lost(tmp_path):
         assert_error(invoke("label", source, "-o", tmp_path / "out.csv"),
                      f"{source}: the header holds NUL bytes; is it a CSV text file?")
