@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import dataclass, field
@@ -171,8 +172,15 @@ class Model:
 
     def _column(self, name: str) -> int | None:
         """The score column of a head (``office``, ``mixed``, ``not_a_task``, or ``function``: the first function's)."""
-        names = [n for n, _, _ in self._heads()]
-        return names.index(name) if name in names else None
+        # From the detectors present, as _heads orders them (called several times per batch: no lists built).
+        mixed, not_a_task = self.mixed_coef is not None, self.not_a_task_coef is not None
+        if name == "office":
+            return 0
+        if name == "mixed":
+            return 1 if mixed else None
+        if name == "not_a_task":
+            return 1 + mixed if not_a_task else None
+        return 1 + mixed + not_a_task if name == "function" else None
 
     def office_scores(self, texts: Sequence[str]) -> np.ndarray:
         """Uncalibrated office decision values (log-odds of front-office for a clear task)."""
@@ -337,7 +345,7 @@ class Model:
         shown (the other office's functions share 1 - P(office) between them).
         """
         joint = joint_function_probability(_softmax(scores[:, self._column("function") :]), self.function_classes, front)
-        in_front = np.array([FUNCTION_OFFICE[c] == FRONT for c in self.function_classes])
+        in_front = _front_functions(tuple(self.function_classes))
         shown = in_front[None, :] == is_front[:, None]
         ranked = np.where(shown, joint, -1.0)
         order = np.argsort(-ranked, axis=1, kind="stable")[:, :k] if k > 1 else np.argmax(ranked, axis=1)[:, None]
@@ -358,20 +366,24 @@ class Model:
     ) -> list[Prediction]:
         """One :class:`Prediction` per text, in order (``top_functions``: see :meth:`predict_columns`)."""
         cols = self.predict_columns(texts, threshold, top_functions)
+        # Each column as a plain list first: indexing NumPy arrays per row costs more than scoring a short text.
+        office_conf = [None if c != c else c for c in cols.office_confidence.tolist()]  # NaN (no text): None
+        function_conf = [None if c != c else c for c in cols.function_confidence.tolist()]
+        ranks = [(names, conf.tolist()) for names, conf in cols.runners_up]
         return [
             Prediction(
-                text="" if _missing(texts[i]) else str(texts[i]),
-                office=cols.office[i],
-                office_confidence=_opt(cols.office_confidence[i]),
-                function=cols.function[i],
-                function_confidence=_opt(cols.function_confidence[i]),
-                needs_review=bool(cols.needs_review[i]),
-                review_reason=cols.review_reason[i],
-                runners_up=tuple(
-                    (names[i], float(conf[i])) for names, conf in cols.runners_up if names[i] is not None
-                ),
+                text="" if _missing(text) else str(text),
+                office=office,
+                office_confidence=oc,
+                function=function,
+                function_confidence=fc,
+                needs_review=review,
+                review_reason=reason,
+                runners_up=tuple((names[i], conf[i]) for names, conf in ranks if names[i] is not None),
             )
-            for i in range(len(texts))
+            for i, (text, office, oc, function, fc, review, reason) in enumerate(zip(
+                texts, cols.office, office_conf, cols.function, function_conf, cols.needs_review.tolist(), cols.review_reason,
+            ))
         ]
 
 
@@ -412,7 +424,7 @@ def joint_function_probability(function_proba: np.ndarray, classes: Sequence[str
         ...                            np.array([0.8])).round(3).tolist()
         [[0.2, 0.6, 0.2]]
     """
-    in_front = np.array([FUNCTION_OFFICE[c] == FRONT for c in classes])
+    in_front = _front_functions(tuple(classes))
     front_total = np.maximum((function_proba * in_front).sum(axis=1, keepdims=True), 1e-300)
     back_total = np.maximum((function_proba * ~in_front).sum(axis=1, keepdims=True), 1e-300)
     front = np.asarray(front, dtype=float)[:, None]
@@ -432,6 +444,14 @@ def front_office_probability(
     a, b = calibration
     clear = _sigmoid(a * np.asarray(office_scores, dtype=float) + b)
     return clear if p_mixed is None else 0.5 * p_mixed + (1.0 - p_mixed) * clear
+
+
+@functools.lru_cache(maxsize=16)
+def _front_functions(classes: tuple[str, ...]) -> np.ndarray:
+    """Which of ``classes`` are front-office functions (built once per set of classes: every batch asks)."""
+    mask = np.array([FUNCTION_OFFICE[c] == FRONT for c in classes], dtype=bool)
+    mask.flags.writeable = False  # shared between calls
+    return mask
 
 
 def _missing(text: object) -> bool:
@@ -459,10 +479,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     # for a very negative x gives exactly 0.0, the right limit, so the warning is not wanted.
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-x))
-
-
-def _opt(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
 
 
 # -- persistence ---------------------------------------------------------------------
