@@ -309,6 +309,56 @@ def test_one_log_line_per_request_without_the_texts(client, caplog):
     assert not any("merger" in line or "invoices" in line for line in lines)
 
 
+def test_serve_writes_the_log_lines_itself(client, monkeypatch):
+    """As `serve` logs (a stream set): the same lines, with time and pid, written by turn of the event loop."""
+    import io
+    import os
+    import re
+
+    from bpo_classify import server
+
+    stream = io.StringIO()
+    monkeypatch.setattr(server.request_log, "stream", stream)
+    writes = []
+    real_write = stream.write
+    monkeypatch.setattr(stream, "write", lambda text: writes.append(text) or real_write(text))
+    client.post("/v1/predict", json={"texts": ["confidential merger memo", "process invoices"]})
+    client.post("/v1/predict", json={"texts": []})
+    client.get("/healthz")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and len(writes) == 3  # one turn per request here: one write each
+    pattern = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} %d bpo_classify\.server " % os.getpid()
+    assert all(re.match(pattern, line) for line in lines), lines
+    assert re.search(r"POST /v1/predict 200 \d+\.\dms texts=2$", lines[0])
+    assert lines[1].endswith("texts=0") and " 422 " in lines[1] and re.search(r"GET /healthz 200 .*texts=-$", lines[2])
+    assert not any("merger" in line or "invoices" in line for line in lines)
+
+
+def test_request_lines_of_one_turn_are_one_write():
+    """Lines logged in the same turn of the event loop go out in one write, in order, when the turn ends."""
+    import asyncio
+    import io
+
+    from bpo_classify.server import RequestLog
+
+    stream = io.StringIO()
+    out = RequestLog(stream)
+    writes = []
+    stream.write = lambda text: writes.append(text) or len(text)  # type: ignore[method-assign]
+
+    async def requests():
+        for i in range(50):
+            out.line(f"GET /healthz 200 0.{i}ms texts=-")
+        assert writes == []
+        await asyncio.sleep(0)
+        out.line("GET /readyz 200 0.1ms texts=-")
+        await asyncio.sleep(0)
+
+    asyncio.run(requests())
+    assert len(writes) == 2 and writes[0].count("\n") == 50 and writes[1].count("\n") == 1
+    assert [line.rsplit(" ", 2)[1] for line in writes[0].splitlines()] == [f"0.{i}ms" for i in range(50)]
+
+
 def test_serve_with_a_bad_model_is_one_line(runner, tmp_path):
     """A model file that is not one stops `serve` before it listens, with the CLI's one-line error."""
     (tmp_path / "bad.bpoc").write_bytes(b"not a model")
