@@ -386,3 +386,60 @@ def test_requests_arriving_together_are_scored_together(model, monkeypatch):
 
     assert asyncio.run(all_at_once()) == expected
     assert sorted(calls) == [2, 10, 40]
+
+
+def test_a_crash_in_a_fastapi_route_is_logged_once(model, monkeypatch, caplog):
+    """A route behind the fast path (explain) that raises: one JSON 500, one logged traceback."""
+    app = create_app(ServeSettings(), model)
+    monkeypatch.setattr("bpo_classify.server.explain_text", lambda *a: (_ for _ in ()).throw(RuntimeError("secret internals")))
+    with TestClient(app, raise_server_exceptions=False) as c, caplog.at_level(logging.INFO, "bpo_classify.server"):
+        response = c.post("/v1/explain", json={"text": "process invoices"})
+    assert error_of(response, 500, "internal_error") == "the server failed to answer this request; it has been logged"
+    assert sum(1 for r in caplog.records if r.exc_info) == 1
+
+
+def test_joined_writes_one_write_per_turn_and_nothing_lost_at_close():
+    """What is written in one turn of the event loop goes out in one write; close and write_eof send what is held first."""
+    import asyncio
+
+    from bpo_classify.server import JoinedWrites
+
+    class Transport:
+        def __init__(self):
+            self.events = []
+
+        def write(self, data):
+            self.events.append(("write", data))
+
+        def close(self):
+            self.events.append(("close",))
+
+        def write_eof(self):
+            self.events.append(("eof",))
+
+        def is_closing(self):
+            return ("close",) in self.events
+
+        def get_write_buffer_size(self):
+            return 0
+
+        def get_extra_info(self, name, default=None):
+            return ("127.0.0.1", 1) if name == "peername" else default
+
+    async def run():
+        t = Transport()
+        joined = JoinedWrites(t, asyncio.get_running_loop())
+        joined.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        joined.write(b"body")
+        assert t.events == [] and joined.get_write_buffer_size() == len(b"HTTP/1.1 200 OK\r\n\r\nbody")
+        await asyncio.sleep(0)
+        assert t.events == [("write", b"HTTP/1.1 200 OK\r\n\r\nbody")]
+        joined.write(b"last")
+        joined.write_eof()
+        joined.write(b"closing")
+        joined.close()
+        await asyncio.sleep(0)
+        assert t.events[1:] == [("write", b"last"), ("eof",), ("write", b"closing"), ("close",)]
+        assert joined.get_extra_info("peername") == ("127.0.0.1", 1)
+
+    asyncio.run(run())
