@@ -365,26 +365,41 @@ class Model:
         self, texts: Sequence[str | None], threshold: float | None = None, top_functions: int = 1
     ) -> list[Prediction]:
         """One :class:`Prediction` per text, in order (``top_functions``: see :meth:`predict_columns`)."""
-        cols = self.predict_columns(texts, threshold, top_functions)
-        # Each column as a plain list first: indexing NumPy arrays per row costs more than scoring a short text.
-        office_conf = [None if c != c else c for c in cols.office_confidence.tolist()]  # NaN (no text): None
-        function_conf = [None if c != c else c for c in cols.function_confidence.tolist()]
-        ranks = [(names, conf.tolist()) for names, conf in cols.runners_up]
-        return [
-            Prediction(
-                text="" if _missing(text) else str(text),
-                office=office,
-                office_confidence=oc,
-                function=function,
-                function_confidence=fc,
-                needs_review=review,
-                review_reason=reason,
-                runners_up=tuple((names[i], conf[i]) for names, conf in ranks if names[i] is not None),
-            )
-            for i, (text, office, oc, function, fc, review, reason) in enumerate(zip(
-                texts, cols.office, office_conf, cols.function, function_conf, cols.needs_review.tolist(), cols.review_reason,
-            ))
-        ]
+        return [Prediction(*row) for row in _rows(texts, self.predict_columns(texts, threshold, top_functions))]
+
+    def predict_dicts(
+        self, texts: Sequence[str | None], threshold: float | None = None, top_functions: int = 1
+    ) -> list[dict[str, Any]]:
+        """:meth:`predict`'s answers as :meth:`Prediction.as_dict` gives them, without the objects (the server's answer).
+
+        Example:
+            >>> from bpo_classify import load_model
+            >>> m = load_model()
+            >>> m.predict_dicts(["process invoices"], top_functions=2) == [p.as_dict() for p in m.predict(["process invoices"], top_functions=2)]
+            True
+        """
+        keys = ("text", "office", "office_confidence", "function", "function_confidence", "needs_review", "review_reason")
+        answers = []
+        for *row, runners_up in _rows(texts, self.predict_columns(texts, threshold, top_functions)):
+            answer = dict(zip(keys, row))
+            answer["runners_up"] = [{"function": f, "confidence": c} for f, c in runners_up]
+            answers.append(answer)
+        return answers
+
+
+def _rows(texts: Sequence[str | None], cols: Predictions) -> list[tuple[Any, ...]]:
+    """:class:`Prediction`'s fields, row by row, from the columns (``None`` for NaN confidences)."""
+    # Each column as a plain list first: indexing NumPy arrays per row costs more than scoring a short text.
+    office_conf = [None if c != c else c for c in cols.office_confidence.tolist()]  # NaN (no text): None
+    function_conf = [None if c != c else c for c in cols.function_confidence.tolist()]
+    ranks = [(names, conf.tolist()) for names, conf in cols.runners_up]
+    return [
+        ("" if _missing(text) else str(text), office, oc, function, fc, review, reason,
+         tuple((names[i], conf[i]) for names, conf in ranks if names[i] is not None))
+        for i, (text, office, oc, function, fc, review, reason) in enumerate(zip(
+            texts, cols.office, office_conf, cols.function, function_conf, cols.needs_review.tolist(), cols.review_reason,
+        ))
+    ]
 
 
 def review_reasons(

@@ -383,7 +383,7 @@ BATCH_TEXTS = 32
 
 
 class Batcher:
-    """Scores the texts of small requests that arrive together in one :meth:`Model.predict` call.
+    """Scores the texts of small requests that arrive together in one :meth:`Model.predict_dicts` call.
 
     A call has a fixed cost (a few dozen NumPy operations per feature block) that a batch
     shares: under concurrent single-text requests, scoring the requests the event loop has
@@ -395,9 +395,10 @@ class Batcher:
         self.model = model
         self.pending: list[tuple[list[Optional[str]], Optional[float], int, Any]] = []
 
-    async def predict(self, texts: list[Optional[str]], threshold: Optional[float], top: int) -> list[Any]:
+    async def predict(self, texts: list[Optional[str]], threshold: Optional[float], top: int) -> list[dict[str, Any]]:
+        """The answers to one request's texts, as :meth:`Model.predict_dicts` gives them."""
         if len(texts) > BATCH_TEXTS:
-            return self.model.predict(texts, threshold, top)
+            return self.model.predict_dicts(texts, threshold, top)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         if not self.pending:
@@ -412,7 +413,7 @@ class Batcher:
             groups.setdefault((item[1], item[2]), []).append(item)
         for (threshold, top), items in groups.items():
             try:
-                predictions = self.model.predict([t for item in items for t in item[0]], threshold, top)
+                predictions = self.model.predict_dicts([t for item in items for t in item[0]], threshold, top)
             except Exception as exc:  # each request answers 500 through the app's handler
                 for *_, future in items:
                     if not future.done():
@@ -452,7 +453,7 @@ def create_app(settings: ServeSettings, model: Model | None = None) -> "Api":
             raise ApiError(422, "too_many_texts", f"{len(body.texts)} texts sent; at most {settings.max_texts} per request: split the list")
         # Scored on the event loop (a thread hop costs more than a small batch), small requests together.
         predictions = await batcher.predict(body.texts, body.threshold, body.top_functions)
-        return _dumps(reporting.predictions_payload(predictions, version))
+        return _dumps({"model_version": version, "predictions": predictions})  # as reporting.predictions_payload
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:

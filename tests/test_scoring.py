@@ -181,4 +181,5 @@ def test_one_text_alone_scores_to_the_bit_as_in_a_batch(model, corpus):
     assert np.array_equal(np.concatenate([f for _, f in alone]), batch_familiar)
     batch = model.predict(texts, top_functions=3)
     assert [model.predict([t], top_functions=3)[0] for t in texts] == batch
+    assert model.predict_dicts(texts, top_functions=3) == [p.as_dict() for p in batch]  # the server's answers
     assert len({p.office for p in batch}) == 3  # front, back and None (blank): the comparison covers every kind

@@ -258,7 +258,7 @@ def test_unknown_path_and_method(client):
 def test_a_crash_is_a_json_500_without_a_traceback(model, monkeypatch, caplog):
     """A handler that raises: the client gets the error shape and no detail; the log gets the traceback."""
     app = create_app(ServeSettings(), model)
-    monkeypatch.setattr(model, "predict", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("secret internals")))
+    monkeypatch.setattr(model, "predict_columns", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("secret internals")))
     with TestClient(app, raise_server_exceptions=False) as c, caplog.at_level(logging.INFO, "bpo_classify.server"):
         response = c.post("/v1/predict", json={"texts": ["process invoices"]})
     message = error_of(response, 500, "internal_error")
@@ -368,17 +368,17 @@ def test_serve_with_a_bad_model_is_one_line(runner, tmp_path):
 
 
 def test_requests_arriving_together_are_scored_together(model, monkeypatch):
-    """The batcher answers each request as Model.predict would alone, in fewer calls, options kept apart."""
+    """The batcher answers each request as Model.predict would alone (as dicts), in fewer calls, options kept apart."""
     import asyncio
 
     from bpo_classify.server import Batcher
 
     requests = [([f"process invoice {i} for vendor accounts"], None, 3) for i in range(10)]
     requests += [(["answer calls", ""], 1.0, 1), (["x"] * 40, None, 2)]  # other options; one too big to batch
-    expected = [model.predict(t, th, k) for t, th, k in requests]
+    expected = [[p.as_dict() for p in model.predict(t, th, k)] for t, th, k in requests]
     calls = []
-    real = model.predict
-    monkeypatch.setattr(model, "predict", lambda *a: calls.append(len(a[0])) or real(*a))
+    real = model.predict_dicts
+    monkeypatch.setattr(model, "predict_dicts", lambda *a: calls.append(len(a[0])) or real(*a))
 
     async def all_at_once():
         batcher = Batcher(model)
