@@ -290,7 +290,8 @@ class Model:
         threshold = self.threshold if threshold is None else threshold
         settings = self.review_settings
         n = len(texts)
-        present = [i for i, t in enumerate(texts) if not _missing(t) and t.strip()]  # type: ignore[union-attr]
+        # A text that is not a str here is missing (_check_batch has refused any other type).
+        present = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
         office: list[str | None] = [None] * n
         function: list[str | None] = [None] * n
         reason: list[str | None] = ["empty"] * n
@@ -394,7 +395,7 @@ def _rows(texts: Sequence[str | None], cols: Predictions) -> list[tuple[Any, ...
     function_conf = [None if c != c else c for c in cols.function_confidence.tolist()]
     ranks = [(names, conf.tolist()) for names, conf in cols.runners_up]
     return [
-        ("" if _missing(text) else str(text), office, oc, function, fc, review, reason,
+        (text if type(text) is str else "" if _missing(text) else str(text), office, oc, function, fc, review, reason,
          tuple((names[i], conf[i]) for names, conf in ranks if names[i] is not None))
         for i, (text, office, oc, function, fc, review, reason) in enumerate(zip(
             texts, cols.office, office_conf, cols.function, function_conf, cols.needs_review.tolist(), cols.review_reason,
