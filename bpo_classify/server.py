@@ -378,8 +378,10 @@ def _replay(body: bytes, receive: Callable[..., Awaitable[dict[str, Any]]]) -> C
 
 
 # -- scoring small requests together ---------------------------------------------------------
-#: Requests with at most this many texts are scored together with the others that arrive at the same moment.
-BATCH_TEXTS = 32
+#: Requests with at most this many texts are scored together with the others that arrive at the same moment
+#: (eight 100-text requests cost about a quarter less scored as one call than one by one; a larger request
+#: is scored alone, at once).
+BATCH_TEXTS = 250
 
 
 class Batcher:

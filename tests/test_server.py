@@ -371,10 +371,10 @@ def test_requests_arriving_together_are_scored_together(model, monkeypatch):
     """The batcher answers each request as Model.predict would alone (as dicts), in fewer calls, options kept apart."""
     import asyncio
 
-    from bpo_classify.server import Batcher
+    from bpo_classify.server import BATCH_TEXTS, Batcher
 
     requests = [([f"process invoice {i} for vendor accounts"], None, 3) for i in range(10)]
-    requests += [(["answer calls", ""], 1.0, 1), (["x"] * 40, None, 2)]  # other options; one too big to batch
+    requests += [(["answer calls", ""], 1.0, 1), (["x"] * (BATCH_TEXTS + 1), None, 2)]  # other options; one too big to batch
     expected = [[p.as_dict() for p in model.predict(t, th, k)] for t, th, k in requests]
     calls = []
     real = model.predict_dicts
@@ -385,7 +385,7 @@ def test_requests_arriving_together_are_scored_together(model, monkeypatch):
         return await asyncio.gather(*(batcher.predict(t, th, k) for t, th, k in requests))
 
     assert asyncio.run(all_at_once()) == expected
-    assert sorted(calls) == [2, 10, 40]
+    assert sorted(calls) == [2, 10, BATCH_TEXTS + 1]
 
 
 def test_a_crash_in_a_fastapi_route_is_logged_once(model, monkeypatch, caplog):
