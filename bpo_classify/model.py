@@ -379,13 +379,11 @@ class Model:
             >>> m.predict_dicts(["process invoices"], top_functions=2) == [p.as_dict() for p in m.predict(["process invoices"], top_functions=2)]
             True
         """
-        keys = ("text", "office", "office_confidence", "function", "function_confidence", "needs_review", "review_reason")
-        answers = []
-        for *row, runners_up in _rows(texts, self.predict_columns(texts, threshold, top_functions)):
-            answer = dict(zip(keys, row))
-            answer["runners_up"] = [{"function": f, "confidence": c} for f, c in runners_up]
-            answers.append(answer)
-        return answers
+        return [
+            {"text": text, "office": office, "office_confidence": oc, "function": function, "function_confidence": fc,
+             "needs_review": review, "review_reason": reason, "runners_up": [{"function": f, "confidence": c} for f, c in runners_up]}
+            for text, office, oc, function, fc, review, reason, runners_up in _rows(texts, self.predict_columns(texts, threshold, top_functions))
+        ]
 
 
 def _rows(texts: Sequence[str | None], cols: Predictions) -> list[tuple[Any, ...]]:
