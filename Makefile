@@ -34,7 +34,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 demo: install  ## label the sample job-duties sheet with the shipped model, then summarise it per role
 	$(BIN)/bpo-classify label datasets/sample_job_duties.csv --text-column duty -o $(VENV)/demo-labelled.csv
 	@head -4 $(VENV)/demo-labelled.csv
-	$(BIN)/bpo-classify summarize $(VENV)/demo-labelled.csv --by role
+	$(BIN)/bpo-classify summarize $(VENV)/demo-labelled.csv --by role --weight hours_per_week
 
 test: install-dev  ## every test, the slow ones included (what CI runs)
 	$(BIN)/python -m pytest -q

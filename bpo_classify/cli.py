@@ -100,7 +100,10 @@ def predict(texts: Sequence[str], model_path: Path | None, fmt: str, threshold: 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("input", type=click.Path(path_type=str, allow_dash=True))
-@click.option("-o", "--output", type=click.Path(path_type=str, allow_dash=True), default="-", show_default=True, help="Output CSV (`-`: stdout), or Parquet if it ends in .parquet (needs pyarrow). Written atomically. With --engine dask: a new directory of part files.")
+@click.option("-o", "--output", type=click.Path(path_type=str, allow_dash=True), default="-", show_default=True, help="Output file (`-`: stdout), written atomically; its name gives the format: .csv, .tsv, .jsonl (also .gz), .parquet (needs pyarrow), .xlsx (needs the excel extra). With --engine dask: a new directory of part files.")
+@click.option("--output-format", type=click.Choice(["csv", "tsv", "jsonl"]), default=None, help="Format of stdout (or of an output whose name does not say), default: the input's delimiter.")
+@click.option("--excel-safe", is_flag=True, help="In CSV/TSV output, put an apostrophe before cells starting with = + - @ (or a tab or CR) so that a spreadsheet shows them as text, not formulas (.xlsx output is always safe).")
+@click.option("--sheet", metavar="NAME", default=None, help="For an Excel workbook input: the sheet to label (default: the first).")
 @click.option("--text-column", default=None, help="Column holding the task text (default: the only plausible one).")
 @click.option("--prefix", default="", help="Prefix for the added column names, e.g. bpo_.")
 @threshold_option
@@ -113,8 +116,8 @@ def predict(texts: Sequence[str], model_path: Path | None, fmt: str, threshold: 
 @click.option("--blocksize", metavar="SIZE", default=None, help="With --engine dask: split files into partitions of about SIZE, e.g. 64MB (only if no field holds a line break; default: one per file).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1, max=2**31 - 1), default=None, help="Worker processes for the local engine (default: one per CPU core; at most four per core). The output is the same for any number.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line (errors are still shown). The bar only appears when stderr is a terminal.")
-def label(input: str, output: str, text_column: str | None, prefix: str, threshold: float | None, top_functions: int, model_path: Path | None, encoding: str, engine: str, scheduler: str | None, parts_format: str | None, blocksize: str | None, jobs: int | None, quiet: bool) -> None:
-    """Label every row of a CSV of job duties, keeping all rows and columns.
+def label(input: str, output: str, output_format: str | None, excel_safe: bool, sheet: str | None, text_column: str | None, prefix: str, threshold: float | None, top_functions: int, model_path: Path | None, encoding: str, engine: str, scheduler: str | None, parts_format: str | None, blocksize: str | None, jobs: int | None, quiet: bool) -> None:
+    """Label every row of a CSV, TSV or Excel sheet of job duties, keeping all rows and columns.
 
     Adds office, office_confidence, function, function_confidence, needs_review and
     review_reason (and with --top-functions K the runners-up function_2 ... function_K).
@@ -124,14 +127,24 @@ def label(input: str, output: str, text_column: str | None, prefix: str, thresho
     Example:
         bpo-classify label duties.csv -o duties_labelled.csv --text-column duty
         cat duties.csv | bpo-classify label - > labelled.csv
+        bpo-classify label duties.xlsx --sheet Duties -o labelled.xlsx
         bpo-classify label export.csv.gz -o labelled.parquet --jobs 2
         bpo-classify label 'data/part-*.csv' --engine dask -o labelled/
     """
     from .labeling import LabelOptions, label_file
+    from .excel import is_workbook_name
+    from .outputs import format_for
 
     if engine == "dask":
         if jobs is not None:
             raise click.UsageError("--jobs applies to the local engine; with --engine dask the cluster's workers do the work")
+        for name, value in (("--output-format", output_format), ("--sheet", sheet)):
+            if value is not None:
+                raise click.UsageError(f"{name} applies to the local engine; --engine dask reads CSV/TSV and writes parts (--format csv|parquet)")
+        if excel_safe:
+            raise click.UsageError("--excel-safe applies to the local engine; --engine dask writes its parts as they are")
+        if parts_format is None and output != "-" and format_for(output.rstrip("/").removesuffix(".gz")).kind not in ("csv", "parquet"):
+            raise click.UsageError(f"--engine dask writes a directory of csv or parquet parts, not {output}; e.g. -o labelled/ or --format parquet")
         options = LabelOptions(model_path, text_column, prefix, threshold, encoding, top_functions)  # the client sends the file's bytes
         return _label_dask(input, output, options, scheduler=scheduler, fmt=parts_format, blocksize=blocksize, quiet=quiet)
     for name, value in (("--scheduler", scheduler), ("--format", parts_format), ("--blocksize", blocksize)):
@@ -141,9 +154,18 @@ def label(input: str, output: str, text_column: str | None, prefix: str, thresho
         raise click.BadParameter(f"File {click.format_filename(output)!r} is a directory.", param_hint="'-o' / '--output'")
     if output.endswith("/"):
         raise click.UsageError(f"-o {output} ends with a slash, which names a directory; give a file name (a directory of parts is for --engine dask)")
+    try:
+        format_for(output, ",", output_format)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if sheet is not None and not is_workbook_name(input):
+        raise click.UsageError(f"--sheet is for Excel workbook inputs (.xlsx, .xls, ...), and {input} is not one")
     options = LabelOptions(_load(model_path), text_column, prefix, threshold, encoding, top_functions)
     with progress_bar(shown=not quiet and sys.stderr.isatty()) as progress:
-        summary = label_file(input, output, options, jobs=capped_jobs(jobs), progress=progress)
+        summary = label_file(
+            input, output, options, jobs=capped_jobs(jobs), progress=progress, sheet=sheet, output_format=output_format,
+            excel_safe=excel_safe,
+        )
     if not quiet:
         click.echo(reporting.labelled(summary, output), err=True, nl=False)
 

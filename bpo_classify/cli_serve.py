@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from .cli_support import CONTEXT, model_option
+from .cli_support import CONTEXT, model_option, word_stops_as
 from .errors import InputFileError
 from .extras import SERVE
 
@@ -66,6 +66,9 @@ def serve(host: str, port: int, model_path: Path | None, workers: int, token_fil
     if host not in ("127.0.0.1", "localhost", "::1") and settings.token is None:
         click.echo(f"warning: listening on {host} with no token: anyone who can reach it can use it (--token-file)", err=True)
     log_to_stderr()
+    # uvicorn handles SIGINT and SIGTERM itself; SIGHUP and SIGQUIT stop the server through
+    # cli_support's handler (exit 129, 131), which says so in a server's words.
+    word_stops_as("server stopped ({name})")
     # uvicorn re-raises SIGTERM once it has shut down gracefully: that is a clean stop, not an interruption.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     run(settings, model, host, port, workers)

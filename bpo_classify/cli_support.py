@@ -71,6 +71,14 @@ class _Stopping:
 
     signum: int | None = None
     announced = False
+    #: The line for SIGHUP/SIGQUIT (and SIGTERM), ``{name}`` the signal's: see :func:`word_stops_as`.
+    template: str | None = None
+
+
+def word_stops_as(template: str) -> None:
+    """Word the stop line for a command that writes no output file (``serve``): ``template``
+    with ``{name}`` for the signal, e.g. ``"server stopped ({name})"``. Ctrl-C keeps its own line."""
+    _Stopping.template = template
 
 
 def exit_on_signals() -> None:
@@ -121,6 +129,8 @@ def _announce(signum: int) -> None:
         return
     if signum == signal.SIGINT:
         text = "Interrupted; no output was written."
+    elif _Stopping.template is not None:
+        text = _Stopping.template.format(name=signal.Signals(signum).name)
     elif signum == signal.SIGTERM:
         text = "Terminated; no output was written."
     else:

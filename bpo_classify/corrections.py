@@ -352,6 +352,7 @@ REASON_TEXT = {
     "mixed_task": "it is worded like a task the policy calls mixed (talking to customers and processing)",
     "low_confidence": "the office probability is below the model's review threshold",
     "empty": "it has no text",
+    "truncated": "it is longer than a task description; only its start was read",
 }
 
 

@@ -50,8 +50,8 @@ from .extras import DASK
 from .labeling import DEFAULT_CHUNK, LabelOptions, choose_text_column, format_labels
 from .model import Model, default_model_path, model_from_bytes, model_to_bytes
 from .modelfile import read_model_bytes
-from .outputs import SINKS, Counts, LabelSummary, added_columns, added_names, sink_format, too_long_row
-from .tables import MAX_LINE_CHARS, detect_delimiter, name_list, text_encoding
+from .outputs import SINKS, Counts, LabelSummary, added_columns, added_names, format_for, sink_format, too_long_row
+from .tables import MAX_LINE_CHARS, READ_FAULTS, decoding_error, detect_delimiter, name_list, reading_error, text_encoding
 
 if TYPE_CHECKING:  # pragma: no cover
     import dask.dataframe as dd
@@ -205,11 +205,17 @@ def _ship(data: bytes, digest: str) -> Any:
 # -- reading files ---------------------------------------------------------------------------
 def expand_inputs(urlpath: str | Sequence[str], storage_options: dict[str, Any] | None = None) -> list[Any]:
     """The files ``urlpath`` names (a path, a glob or any fsspec URL), as fsspec ``OpenFile`` objects."""
+    return [f for f, _ in _expand(urlpath, storage_options)]
+
+
+def _expand(urlpath: str | Sequence[str], storage_options: dict[str, Any] | None = None) -> list[tuple[Any, str]]:
+    """Each file ``urlpath`` names and how messages name it: as the user wrote it, as the local
+    engine names a file (a local glob's matches relative to where its pattern was), else its URL."""
     require_dask()
     import fsspec
 
     paths = [urlpath] if isinstance(urlpath, (str, os.PathLike)) else list(urlpath)
-    files: list[Any] = []
+    files: list[tuple[Any, str]] = []
     for p in paths:
         p = str(p)
         try:
@@ -225,15 +231,22 @@ def expand_inputs(urlpath: str | Sequence[str], storage_options: dict[str, Any] 
                 names = [path]
         except (ValueError, ImportError) as exc:  # an unknown protocol, or its library missing
             raise InputFileError(f"cannot read {p}: {exc}") from None
-        files += fsspec.open_files(
-            [fs.unstrip_protocol(n) for n in names], mode="rb", compression="infer", **(storage_options or {})
-        )
+        urls = [fs.unstrip_protocol(n) for n in names]
+        local = "://" not in p and "file" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,))
+        if local and len(names) == 1 and names[0] == path:
+            shown = [p]
+        elif local:
+            shown = [n if os.path.isabs(p) else os.path.relpath(n) for n in names]
+        else:
+            shown = urls
+        opened = fsspec.open_files(urls, mode="rb", compression="infer", **(storage_options or {}))
+        files += zip(opened, shown)
     return files
 
 
-def _read_header(openfile: Any, encoding: str) -> tuple[list[str], str]:
+def _read_header(openfile: Any, encoding: str, name: str | None = None) -> tuple[list[str], str]:
     """The header row and delimiter of one file, as the local engine's ``TableReader`` reads them."""
-    name = openfile.path
+    name = name or openfile.path
     enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     try:
         with openfile as raw:
@@ -243,16 +256,14 @@ def _read_header(openfile: Any, encoding: str) -> tuple[list[str], str]:
                 raise InputFileError(f"{name} is empty: expected a header row with column names")
             delimiter = detect_delimiter(first, name)
             return next(csv.reader(itertools.chain([first], text), delimiter=delimiter, strict=True)), delimiter
-    except UnicodeDecodeError:
-        raise InputFileError(f"{name} is not valid {encoding}; try --encoding latin-1 or cp1252") from None
-    except UnicodeError as exc:  # utf-16/utf-32 without a byte-order mark
-        raise InputFileError(f"{name} cannot be read as {encoding}: {exc}; try --encoding utf-16-le or utf-16-be") from None
+    except UnicodeError as exc:
+        raise decoding_error(name, encoding, exc, at_start=True) from None
     except csv.Error as exc:
         raise InputFileError(f"{name}: malformed CSV in the header: {exc}; check its quoting") from None
     except FileNotFoundError:
         raise InputFileError(f"file not found: {name}") from None
-    except OSError as exc:
-        raise InputFileError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except READ_FAULTS as exc:  # a corrupt or truncated .gz, a read error
+        raise reading_error(name, exc) from None
 
 
 def _read_block(buffer: Any, **kwargs: Any) -> Any:
@@ -301,44 +312,84 @@ def read_tables(
             f"--engine dask reads ASCII-compatible encodings only (utf-8, latin-1, cp1252, ...), not {encoding}; "
             "convert the files first, e.g. iconv -f utf-16 -t utf-8"
         )
-    files = expand_inputs(urlpath, storage_options)
+    inputs = _expand(urlpath, storage_options)
+    files = [f for f, _ in inputs]
     with ThreadPoolExecutor(max_workers=min(16, len(files))) as pool:  # object stores: reads in parallel
-        headers = list(pool.map(lambda f: _read_header(f, encoding), files))
+        headers = list(pool.map(lambda item: _read_header(item[0], encoding, item[1]), inputs))
     header, delimiter = headers[0]
-    for f, (other, other_delimiter) in zip(files[1:], headers[1:]):
+    for (_, shown), (other, other_delimiter) in zip(inputs[1:], headers[1:]):
         if other != header or other_delimiter != delimiter:
             raise InputFileError(
-                f"{f.path} has columns {name_list(other)} but {files[0].path} has {name_list(header)}; "
+                f"{shown} has columns {name_list(other)} but {inputs[0][1]} has {name_list(header)}; "
                 "label files with different columns separately"
             )
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
         raise InputFileError(
-            f"column name(s) {', '.join(map(repr, duplicated))} appear more than once in {files[0].path}; "
+            f"column name(s) {', '.join(map(repr, duplicated))} appear more than once in {inputs[0][1]}; "
             "the Dask engine needs unique column names"
         )
-    compressed = any(f.compression for f in files)
+    names = [*header, _EXTRA]
+    # One more name than the header has, so a row with an extra field is caught, never
+    # silently shifted or cut (see _read_block).
+    options = dict(names=names, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
+                   skip_blank_lines=False, index_col=False, encoding=encoding)
+    if blocksize is None or any(f.compression for f in files):
+        # One partition per file (a compressed file cannot be split): read by _read_file,
+        # which names the file in its errors as the local engine does.
+        import dask.dataframe as dd
+        import pandas as pd
+
+        meta = pd.DataFrame({n: pd.Series([], dtype=_string_dtype()) for n in names})
+        frame = dd.from_map(_read_file, [f for f, _ in inputs], [n for _, n in inputs], options=options,
+                            meta=meta, enforce_metadata=False, label="bpo-classify-read")
+        return frame, delimiter
     paths = [f.fs.unstrip_protocol(f.path) for f in files]
     with _one_line_errors():  # Dask parses a sample of the first file here
         frame = read_pandas(
-            _read_block,
-            paths,
-            # One more name than the header has, so a row with an extra field is caught, never
-            # silently shifted or cut (see _read_block).
-            names=[*header, _EXTRA],
-            header=0,
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            index_col=False,
-            encoding=encoding,
-            compression="infer",
-            blocksize=None if compressed else blocksize,
+            _read_block, paths, header=0, **options, compression="infer", blocksize=blocksize,
             storage_options=storage_options,
         )
     return frame, delimiter
+
+
+def _read_file(openfile: Any, name: str, options: dict[str, Any]) -> Any:
+    """One whole input file as one partition of strings, with the local engine's one-line
+    errors for a corrupt or truncated ``.gz`` and for bytes not in the encoding."""
+    try:
+        with openfile as raw:
+            data = raw.read()
+    except FileNotFoundError:
+        raise InputFileError(f"file not found: {name}") from None
+    except READ_FAULTS as exc:
+        raise reading_error(name, exc) from None
+    try:
+        frame = _read_block(io.BytesIO(data), header=0, **options)
+    except UnicodeDecodeError:
+        raise _located_decoding_error(data, name, options["encoding"]) from None
+    return frame.astype(_string_dtype())
+
+
+def _located_decoding_error(data: bytes, name: str, encoding: str) -> InputFileError:
+    """The local engine's error for the first byte of ``data`` not in ``encoding``.
+
+    pandas' error does not say where the byte is: the bytes are decoded again here, a
+    megabyte at a time, to find it and name the data row before it.
+    """
+    enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    decoder = codecs.getincrementaldecoder(enc)()
+    step = 2**20
+    for start in range(0, len(data) + 1, step):
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(data[start : start + step], final=start + step >= len(data))
+        except UnicodeDecodeError as exc:
+            at = start - pending + exc.start
+            rows_before = data.count(b"\n", 0, at) - 1  # complete lines before the byte's, less the header
+            where = f" after data row {rows_before}" if rows_before > 0 else ""
+            located = UnicodeDecodeError(exc.encoding, data, at, at + 1, exc.reason)
+            return decoding_error(name, encoding, located, where, at_start=not where)
+    return InputFileError(f"{name} is not valid {encoding}; try --encoding latin-1 or cp1252")
 
 
 # -- writing parts ----------------------------------------------------------------------------
@@ -487,11 +538,11 @@ def _one_line_errors() -> Iterator[None]:
         yield
     except BpoClassifyError:
         raise
-    except UnicodeDecodeError as exc:
-        raise InputFileError(
-            f"an input file is not valid {exc.encoding} (byte {exc.object[exc.start:exc.start + 1]!r}); "
-            "try --encoding latin-1 or cp1252"
-        ) from None
+    except UnicodeDecodeError as exc:  # a block of a split file (pandas' error may hold no bytes)
+        byte = f" (byte {exc.object[exc.start:exc.start + 1]!r})" if isinstance(exc.object, bytes) else ""
+        raise InputFileError(f"an input file is not valid {exc.encoding}{byte}; try --encoding latin-1 or cp1252") from None
+    except READ_FAULTS as exc:  # not expected (compressed files are read by _read_file), but one line if it is
+        raise reading_error("an input file", exc) from None
     except pd.errors.ParserError as exc:
         message = str(exc).strip()
         too_long = re.search(r"Expected (\d+) fields in line \d+, saw (\d+)", message)
@@ -510,9 +561,13 @@ def _one_line_errors() -> Iterator[None]:
         raise
 
 
+#: The formats parts are written in.
+PART_FORMATS = ("csv", "parquet")
+
+
 def _check_format(fmt: str) -> None:
-    if fmt not in SINKS:
-        raise ValueError(f"fmt must be one of {', '.join(map(repr, SINKS))}, not {fmt!r}")
+    if fmt not in PART_FORMATS:
+        raise ValueError(f"parts are written as {' or '.join(PART_FORMATS)}, not {fmt}; name the output directory e.g. labelled/ or labelled.parquet/")
     SINKS[fmt].check()
 
 
@@ -569,13 +624,16 @@ def plan_files(
     ``options`` are the labelling options (model, text column, prefix, threshold,
     encoding); any of them may also be given as a keyword (``text_column="duty"``), which
     overrides ``options``. ``fmt`` is ``"csv"`` (the input's delimiter kept, as the local
-    engine does) or ``"parquet"``; by default Parquet when ``output`` ends in ``.parquet``.
+    engine does, or the one a directory named ``*.csv``/``*.tsv`` asks for) or ``"parquet"``;
+    by default Parquet when ``output`` ends in ``.parquet``.
     """
     options = dataclasses.replace(options or LabelOptions(), **label_options)
     fmt = fmt or sink_format(output)
     _check_format(fmt)
     check_output(output, storage_options)
     frame, delimiter = read_tables(urlpath, encoding=options.encoding, blocksize=blocksize, storage_options=storage_options)
+    # A directory named like labelled.tsv/ asks for that delimiter, as the local engine's -o labelled.tsv does.
+    delimiter = format_for(output, delimiter).delimiter if fmt == "csv" else delimiter
     header = [str(c) for c in frame.columns if c != _EXTRA]
     chosen = header[choose_text_column(header, options.text_column, "the input")]
     names = added_names(header, options.prefix, options.top_functions)

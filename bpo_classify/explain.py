@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .features import char_wb_terms
-from .model import Model
+from .model import MAX_TEXT_CHARS, Model
 from .policy import FRONT
 
 
@@ -134,11 +134,12 @@ def explain(model: Model, text: str, threshold: float | None = None) -> Explanat
     prediction = model.predict([text], threshold, top_functions=2)[0]
     if prediction.office is None:
         return Explanation(text, None, None, None, None, None, None, 0.0, [])
-    terms, intercept = term_contributions(model, text)
+    read = text[:MAX_TEXT_CHARS]  # what the prediction read (a longer text is flagged `truncated`)
+    terms, intercept = term_contributions(model, read)
     runner_up, runner_up_p = prediction.runners_up[0] if prediction.runners_up else (None, None)
     mixed_terms, mixed_intercept, p_mixed = [], None, None
     if model.mixed_coef is not None:
-        mixed_terms, mixed_intercept = mixed_contributions(model, text)
+        mixed_terms, mixed_intercept = mixed_contributions(model, read)
         p_mixed = _probability(mixed_terms, mixed_intercept)
     return Explanation(
         text, prediction.office, prediction.office_confidence, prediction.function,

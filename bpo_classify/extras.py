@@ -1,6 +1,6 @@
 """Optional extras: one check and one message for every feature that needs a package we do not require.
 
-Dask, pyarrow and matplotlib are extras (``pip install 'bpo-classify[dask]'``, ...).
+Dask, pyarrow, matplotlib and the Excel readers are extras (``pip install 'bpo-classify[dask]'``, ...).
 The code that needs one imports it inside the function that needs it, after
 :meth:`Extra.require`, so ``import bpo_classify`` never loads them and a missing one
 is a one-line error that names the extra to install.
@@ -42,6 +42,8 @@ class Extra:
 
 
 DASK = Extra("dask", "Dask", ("dask", "dask.dataframe", "distributed", "fsspec"))
+# Reading workbooks (python-calamine: .xlsx, .xls, .ods) and writing .xlsx (XlsxWriter).
+EXCEL = Extra("excel", "python-calamine and XlsxWriter", ("python_calamine", "xlsxwriter"))
 PARQUET = Extra("parquet", "pyarrow", ("pyarrow", "pyarrow.parquet"))
 PLOTS = Extra("plots", "matplotlib", ("matplotlib",))
 # The encoder's weights package is not in the extra: its declared dependency, sentence-transformers,

@@ -1,4 +1,4 @@
-"""Batch labelling of CSV files: every input row and column kept, five columns added.
+"""Batch labelling of CSV, TSV, Excel or Parquet files: every input row and column kept, six columns added.
 
 The input is streamed in chunks, so memory stays flat however long the file is;
 the output is written atomically (nothing appears under the final name until the
@@ -33,8 +33,10 @@ from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 from .errors import InputFileError, MissingColumnError, OutputFileError, WorkerError
 from .model import Model, load_model
 from .outputs import (
-    ADDED_COLUMNS, SINKS, Cells, Counts, LabelSummary, added_columns, added_names, cells, open_sink, sink_format, too_long_row,
+    ADDED_COLUMNS, Cells, Counts, LabelSummary, added_columns, added_names, cells, format_for, open_sink, sink_class,
+    too_long_row,
 )
+from .readers import open_table
 from .tables import TableReader, name_list
 
 __all__ = [
@@ -258,6 +260,9 @@ def label_csv(
     stdout: IO[str] | None = None,
     jobs: int | None = 1,
     progress: Callable[[int, int, int | None], None] | None = None,
+    sheet: str | None = None,
+    output_format: str | None = None,
+    excel_safe: bool = False,
     top_functions: int = 1,
 ) -> LabelSummary:
     """Label every row of ``input`` (``-`` for stdin) and write ``output`` (``None`` or ``-``: stdout).
@@ -265,8 +270,15 @@ def label_csv(
     The output keeps the input's rows, order and columns and adds ``office``,
     ``office_confidence``, ``function``, ``function_confidence``, ``needs_review`` and
     ``review_reason``, and with ``top_functions`` K > 1 ``function_2``,
-    ``function_2_confidence``, ... ``function_K_confidence`` (each preceded by ``prefix``). It is CSV with the input's delimiter, or Parquet when
-    ``output`` ends in ``.parquet`` (needs pyarrow: ``pip install 'bpo-classify[parquet]'``).
+    ``function_2_confidence``, ... ``function_K_confidence`` (each preceded by ``prefix``).
+    The input is CSV or TSV (``.gz`` too), an Excel workbook (``.xlsx``, ``.xls``, ...;
+    ``sheet`` picks the sheet, default the first) or Parquet, by its name. The output's
+    format follows its name: ``.csv`` commas, ``.tsv`` tabs, ``.jsonl`` JSON Lines (those
+    three also ``.gz``), ``.parquet`` (needs ``pip install 'bpo-classify[parquet]'``),
+    ``.xlsx`` (needs ``bpo-classify[excel]``); standard output or a name that says nothing
+    gets ``output_format`` (``csv``, ``tsv``, ``jsonl``) or the input's delimiter.
+    ``excel_safe`` puts an apostrophe before CSV/TSV cells a spreadsheet would run as
+    formulas (see :func:`~bpo_classify.outputs.excel_safe`).
     Raises a :class:`~bpo_classify.errors.BpoClassifyError` subclass for bad input; in
     that case, as when interrupted, no output file is left behind.
 
@@ -279,7 +291,10 @@ def label_csv(
     imported again by each).
     """
     options = LabelOptions(model, text_column, prefix, threshold, encoding, top_functions)
-    return label_file(input, output, options, chunk_size=chunk_size, stdout=stdout, jobs=jobs, progress=progress)
+    return label_file(
+        input, output, options, chunk_size=chunk_size, stdout=stdout, jobs=jobs, progress=progress, sheet=sheet,
+        output_format=output_format, excel_safe=excel_safe,
+    )
 
 
 def label_file(
@@ -291,6 +306,9 @@ def label_file(
     stdout: IO[str] | None = None,
     jobs: int | None = 1,
     progress: Callable[[int, int, int | None], None] | None = None,
+    sheet: str | None = None,
+    output_format: str | None = None,
+    excel_safe: bool = False,
 ) -> LabelSummary:
     """:func:`label_csv` with its labelling options in one object (what the command line calls)."""
     model = options.loaded_model()
@@ -298,17 +316,20 @@ def label_file(
     if not to_stdout and _same_file(input, Path(output)):  # type: ignore[arg-type]
         what = f"standard input's file {output}" if str(input) == "-" else f"the input file {input}"
         raise OutputFileError(f"refusing to overwrite {what}; choose another output path")
-    if not to_stdout:
-        SINKS[sink_format(str(output))].check()
+    kind = sink_class(format_for(output, ",", output_format).kind)  # a name and a format that disagree: before reading
+    kind.check()
     jobs = available_cores() if jobs is None else max(1, jobs)
     summary = LabelSummary(output="<stdout>" if to_stdout else str(output))
-    with TableReader(input, options.encoding) as table:
+    with open_table(input, options.encoding, sheet=sheet, typed=kind.typed) as table:
         text_index = choose_text_column(table.header, options.text_column, str(input))
+        table.text_at(text_index)
         summary.text_column = table.header[text_index]
         header = table.header + added_names(table.header, options.prefix, options.top_functions)
         chunks = chunked_rows(table, len(table.header), chunk_size, summary)
         labeller = Labeller(model, text_index, options.threshold, top_functions=options.top_functions)
-        with open_sink(output, header, table.delimiter, stdout, added_columns(options.top_functions)) as sink:
+        form = format_for(output, table.delimiter, output_format)
+        columns = added_columns(options.top_functions)
+        with open_sink(output, header, table.delimiter, stdout, form=form, excel_safe=excel_safe, columns=columns) as sink:
             for done in _label_chunks(chunks, labeller, jobs):
                 sink.write(done.rows, done.labels)
                 summary.add(done.counts)
@@ -365,7 +386,7 @@ def labelled_stream(
     def chunks() -> Iterator[str]:
         out = io.StringIO()
         columns = added_columns(options.top_functions)
-        with TableReader(input, options.encoding, name=source) as table, open_sink(None, header, delimiter, out, columns) as sink:
+        with TableReader(input, options.encoding, name=source) as table, open_sink(None, header, delimiter, out, columns=columns) as sink:
             labeller = Labeller(model, text_index, options.threshold, top_functions=options.top_functions)
             yield out.getvalue()
             counts = Counts()

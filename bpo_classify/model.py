@@ -42,11 +42,18 @@ from .scoring import LinearScorer
 #: Used when a model file does not name its own review threshold.
 DEFAULT_THRESHOLD = 0.75
 #: Why a row needs review, most telling first: a row with several reasons shows the first.
-#: ``empty``: no text; ``unfamiliar_text``: the model knows too few of its words (another
+#: ``empty``: no text; ``truncated``: longer than :data:`MAX_TEXT_CHARS`, so labelled from its
+#: start only (whatever else applies was judged on that part); ``unfamiliar_text``: the model knows too few of its words (another
 #: language or script, gibberish, only digits or symbols); ``not_a_task``: a posting line that
 #: is not work (a requirement, perk, schedule, heading); ``mixed_task``: worded as a task the
 #: policy calls mixed; ``low_confidence``: the office probability is below the threshold.
-REVIEW_REASONS = ("empty", "unfamiliar_text", "not_a_task", "mixed_task", "low_confidence")
+REVIEW_REASONS = ("empty", "truncated", "unfamiliar_text", "not_a_task", "mixed_task", "low_confidence")
+#: The most characters of one text that are read: a longer text is labelled from its first
+#: MAX_TEXT_CHARS characters and flagged ``truncated``. Task descriptions are sentences (the
+#: corpus: at most 200 characters; O*NET task statements: at most 332), so this only cuts
+#: what is not one task (a pasted document, a field that swallowed a file); it bounds the
+#: memory and time one field costs (a 51 MB field needed 15.6 GB uncut, issue 21).
+MAX_TEXT_CHARS = 10_000
 #: A text is unfamiliar when fewer than this share of its words are words the model was trained on.
 DEFAULT_FAMILIAR_SHARE = 0.5
 #: A text is not a task when the not-a-task detector's probability reaches this (when the model file names none).
@@ -282,7 +289,8 @@ class Model:
 
         ``None`` and float NaN (a blank pandas cell) count as missing; any other
         non-string item is a ``TypeError``. Any ``str`` is accepted, lone surrogates and
-        NUL included: characters the model has never seen simply add no features.
+        NUL included: characters the model has never seen simply add no features. A text
+        longer than :data:`MAX_TEXT_CHARS` is labelled from its start and flagged ``truncated``.
         ``top_functions`` K > 1 also fills ``runners_up`` with the next K - 1 functions of the office
         shown, likeliest first (``None`` and NaN past the office's last function).
         """
@@ -292,6 +300,7 @@ class Model:
         n = len(texts)
         # A text that is not a str here is missing (_check_batch has refused any other type).
         present = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
+        cut = [i for i in present if len(texts[i]) > MAX_TEXT_CHARS]  # type: ignore[arg-type]
         office: list[str | None] = [None] * n
         function: list[str | None] = [None] * n
         reason: list[str | None] = ["empty"] * n
@@ -300,6 +309,8 @@ class Model:
         runners_up = [([None] * n, np.full(n, np.nan)) for _ in range(max(0, min(top_functions, len(self.function_classes)) - 1))]
         if present:
             batch = [texts[i] for i in present]  # type: ignore[misc]
+            if cut:  # only the first MAX_TEXT_CHARS characters are ever featurised
+                batch = [t[:MAX_TEXT_CHARS] for t in batch]  # type: ignore[index]
             # Score each distinct text once (exports repeat lines a lot), then spread back.
             unique = list(dict.fromkeys(batch))
             scores, familiar = self._scores_and_familiar(unique)
@@ -331,6 +342,8 @@ class Model:
                 column = ranked_names[rank]
                 for i, k in zip(present, back_list):
                     fn_names[i] = column[k]
+            for i in cut:
+                reason[i] = "truncated"
         review = np.array([r is not None for r in reason], dtype=bool)
         return Predictions(office, office_conf, function, function_conf, review, reason, runners_up)
 

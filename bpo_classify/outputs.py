@@ -9,7 +9,9 @@ column, a type or a format changes here and nowhere else:
   one-line summary.
 - :func:`too_long_row`: the message for a row with more fields than the header.
 - :data:`SINKS`: where labelled rows go, one small class per format (:class:`CsvSink`,
-  :class:`ParquetSink`); :func:`open_sink` picks one from the output's name.
+  :class:`JsonlSink`, :class:`ParquetSink`, and ``excel.XlsxSink`` loaded when asked for);
+  :func:`format_for` reads the format from the output's name, :func:`open_sink` opens it.
+- :func:`excel_safe`: the apostrophe that keeps a spreadsheet from running a cell as a formula.
 
 Adding a column is one entry in :data:`COLUMNS`; adding a format is one :class:`Sink`
 subclass and its entry in :data:`SINKS`.
@@ -27,13 +29,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gzip
+import io
+import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 
 from .atomic import atomic_output
-from .errors import ColumnConflictError
+from .errors import ColumnConflictError, OutputFileError
 from .extras import PARQUET
 from .policy import FRONT
 from .tables import render_rows, write_rows
@@ -192,22 +198,122 @@ def too_long_row(fields: int, width: int, number: int | None = None) -> str:
     return f"{row} has {fields} fields but the header has {width}; check the delimiter or quoting of that row"
 
 
+# -- spreadsheet safety -----------------------------------------------------------------------
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = frozenset("=+-@\t\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def excel_safe(cell: str) -> str:
+    """``cell`` with an apostrophe in front if a spreadsheet would take it for a formula.
+
+    Cells starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return are prefixed
+    (OWASP's advice against CSV injection); a plain number such as ``-12.5`` is left as it
+    is, since a spreadsheet reads it as the number it is and nothing else.
+
+    Example:
+        >>> excel_safe("=HYPERLINK(\\"http://x\\")"), excel_safe("-12.5"), excel_safe("process invoices")
+        ('\\'=HYPERLINK("http://x")', '-12.5', 'process invoices')
+    """
+    if cell[:1] in FORMULA_STARTS and cell and not _PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def excel_safe_rows(rows: list[list[str]]) -> list[list[str]]:
+    """``rows`` with every cell made :func:`excel_safe` (rows without such a cell are returned as they are)."""
+    starts = FORMULA_STARTS
+    return [[excel_safe(c) for c in row] if any(c[:1] in starts for c in row) else row for row in rows]
+
+
+# -- output formats ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutputFormat:
+    """How labelled rows are written: ``kind`` (a key of :data:`SINKS` or ``xlsx``), the delimiter of
+    delimited text, and whether the bytes are gzipped."""
+
+    kind: str
+    delimiter: str = ","
+    gzip: bool = False
+
+
+#: What an output's name ending asks for.
+SUFFIXES: dict[str, OutputFormat] = {
+    ".csv": OutputFormat("csv", ","),
+    ".tsv": OutputFormat("csv", "\t"),
+    ".tab": OutputFormat("csv", "\t"),
+    ".jsonl": OutputFormat("jsonl"),
+    ".ndjson": OutputFormat("jsonl"),
+    ".parquet": OutputFormat("parquet"),
+    ".xlsx": OutputFormat("xlsx"),
+}
+#: What ``--output-format`` may ask for (where the name does not say: standard output, ``out.txt``).
+REQUESTABLE: dict[str, OutputFormat] = {"csv": SUFFIXES[".csv"], "tsv": SUFFIXES[".tsv"], "jsonl": SUFFIXES[".jsonl"]}
+
+
+def format_for(output: str | Path | None, input_delimiter: str = ",", requested: str | None = None) -> OutputFormat:
+    """The format of ``output`` (``None`` or ``-``: standard output) from its name; :class:`ValueError` if the
+    name and ``requested`` (``csv``, ``tsv``, ``jsonl``) disagree or the name cannot be gzipped.
+
+    A name that says nothing (standard output, ``labelled.txt``) gets ``requested``, or
+    delimited text with the input's delimiter. ``.gz`` after ``.csv``, ``.tsv`` or ``.jsonl``
+    gzips it.
+
+    Example:
+        >>> format_for("out.csv", "\\t"), format_for("-", "\\t").delimiter, format_for("out.jsonl.gz").gzip
+        (OutputFormat(kind='csv', delimiter=',', gzip=False), '\\t', True)
+    """
+    name = "" if output is None or str(output) == "-" else str(output).rstrip("/").lower()
+    zipped = name.endswith(".gz")
+    base = name.removesuffix(".gz")
+    by_name = next((form for suffix, form in SUFFIXES.items() if base.endswith(suffix)), None)
+    if requested is not None and requested not in REQUESTABLE:
+        raise ValueError(f"output format must be one of {', '.join(REQUESTABLE)}, not {requested!r}")
+    wanted = REQUESTABLE[requested] if requested else None
+    if by_name is not None and wanted is not None and by_name != wanted:
+        raise ValueError(
+            f"--output-format {requested} does not match the output's name {output}; "
+            f"drop --output-format (the name decides) or rename the output"
+        )
+    form = by_name or wanted or OutputFormat("csv", input_delimiter)
+    if zipped and form.kind in ("parquet", "xlsx"):
+        raise ValueError(f"{output}: .{form.kind} files are compressed already; drop the .gz")
+    return dataclasses.replace(form, gzip=zipped)
+
+
+def sink_format(output: str) -> str:
+    """The kind of output an output's name asks for: ``parquet``, ``xlsx``, ``jsonl`` or ``csv``.
+
+    Example:
+        >>> sink_format("labelled.parquet"), sink_format("labelled.tsv"), sink_format("labelled/")
+        ('parquet', 'csv', 'csv')
+    """
+    return format_for(output).kind
+
+
 # -- sinks ------------------------------------------------------------------------------------
 class Sink:
     """Where labelled rows go: made with an open file and the header, written one chunk at a time, then closed.
 
     The header's last ``len(columns)`` names are the added columns (:data:`COLUMNS`, or
-    :func:`added_columns` with runners-up).
+    :func:`added_columns` with runners-up). ``excel_safe`` asks a text format to defuse
+    cells a spreadsheet would run as formulas (:func:`excel_safe`).
     """
 
     #: Whether the file is opened in binary mode.
     binary: ClassVar[bool] = False
+    #: Whether the input's cells may be typed values (numbers, dates) rather than text (Excel keeps them).
+    typed: ClassVar[bool] = False
 
-    def __init__(self, out: IO[Any], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS):
+    def __init__(
+        self, out: IO[Any], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS,
+        excel_safe: bool = False,
+    ):
         self.out = out
         self.header = list(header)
         self.delimiter = delimiter
         self.columns = tuple(columns)
+        self.excel_safe = excel_safe
 
     @classmethod
     def check(cls) -> None:
@@ -232,11 +338,14 @@ class Sink:
 
 
 class CsvSink(Sink):
-    """Delimited text with the input's delimiter, ``\\n`` line ends, quoting only where needed."""
+    """Delimited text (the delimiter asked for), ``\\n`` line ends, quoting only where needed."""
 
-    def __init__(self, out: IO[str], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS):
-        super().__init__(out, header, delimiter, columns)
-        write_rows(out, [self.header], delimiter)
+    def __init__(
+        self, out: IO[str], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS,
+        excel_safe: bool = False,
+    ):
+        super().__init__(out, header, delimiter, columns, excel_safe)
+        write_rows(out, excel_safe_rows([self.header]) if excel_safe else [self.header], delimiter)
 
     @classmethod
     def extension(cls, delimiter: str = ",") -> str:
@@ -245,6 +354,8 @@ class CsvSink(Sink):
     def write(self, rows: list[list[str]], labels: Sequence[Cells]) -> None:
         """The fields of ``rows`` that need quoting are quoted in place (see
         :func:`~bpo_classify.tables.render_rows`): pass rows that are not used again."""
+        if self.excel_safe:
+            rows = excel_safe_rows(rows)  # the added cells never start with a formula character
         text = render_rows(rows, self.delimiter, labels)
         if text is None:  # the rare batch the csv module writes (see tables.write_rows)
             write_rows(self.out, [row + list(c) for row, c in zip(rows, labels)], self.delimiter)
@@ -252,13 +363,48 @@ class CsvSink(Sink):
             self.out.write(text)
 
 
+class JsonlSink(Sink):
+    """JSON Lines: one object per row, the input's columns as strings, each added column with its
+    :class:`CellType` (a number, ``true``/``false``, ``null`` when empty), in header order."""
+
+    def __init__(
+        self, out: IO[str], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS,
+        excel_safe: bool = False,
+    ):
+        super().__init__(out, header, delimiter, columns, excel_safe)
+        repeated = sorted({name for name in self.header if self.header.count(name) > 1})
+        if repeated:
+            raise OutputFileError(
+                f"JSON Lines needs distinct column names, and {', '.join(map(repr, repeated))} repeat; "
+                "rename them or write .csv"
+            )
+        self._inputs = len(self.header) - len(self.columns)
+        self._encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+    @classmethod
+    def extension(cls, delimiter: str = ",") -> str:
+        return "jsonl"
+
+    def write(self, rows: list[list[str]], labels: Sequence[Cells]) -> None:
+        header, encode, values = self.header, self._encode, [c.type.value for c in self.columns]
+        lines = []
+        for row, added in zip(rows, labels):
+            cells = row + [value(cell) for value, cell in zip(values, added)]
+            lines.append(encode(dict(zip(header, cells))))
+        if lines:
+            self.out.write("\n".join(lines) + "\n")
+
+
 class ParquetSink(Sink):
     """Parquet: the input's columns as strings, each added column with its :class:`CellType`."""
 
     binary = True
 
-    def __init__(self, out: IO[bytes], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS):
-        super().__init__(out, header, delimiter, columns)
+    def __init__(
+        self, out: IO[bytes], header: Sequence[str], delimiter: str = ",", columns: Sequence[Column] = COLUMNS,
+        excel_safe: bool = False,
+    ):
+        super().__init__(out, header, delimiter, columns, excel_safe)
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -289,37 +435,49 @@ class ParquetSink(Sink):
         self.writer.close()
 
 
-#: The output formats by name.
-SINKS: dict[str, type[Sink]] = {"csv": CsvSink, "parquet": ParquetSink}
+#: The output formats by kind that any engine writes (``xlsx`` is :func:`sink_class`'s, loaded when asked for).
+SINKS: dict[str, type[Sink]] = {"csv": CsvSink, "jsonl": JsonlSink, "parquet": ParquetSink}
 
 
-def sink_format(output: str) -> str:
-    """The format an output's name asks for: ``parquet`` for ``*.parquet``, else ``csv``.
+def sink_class(kind: str) -> type[Sink]:
+    """The sink of ``kind``: one of :data:`SINKS`, or ``xlsx`` (``excel.XlsxSink``, imported only then)."""
+    if kind == "xlsx":
+        from .excel import XlsxSink
 
-    Example:
-        >>> sink_format("labelled.parquet"), sink_format("labelled.tsv")
-        ('parquet', 'csv')
-    """
-    return "parquet" if str(output).rstrip("/").lower().endswith(".parquet") else "csv"
+        return XlsxSink
+    return SINKS[kind]
 
 
 @contextlib.contextmanager
 def open_sink(
     output: str | Path | None, header: Sequence[str], delimiter: str = ",", stdout: IO[str] | None = None,
-    columns: Sequence[Column] = COLUMNS,
+    *, form: OutputFormat | None = None, excel_safe: bool = False, columns: Sequence[Column] = COLUMNS,
 ) -> Iterator[Sink]:
-    """The sink for ``output``: CSV on ``stdout`` (default ``sys.stdout``) for ``None`` or ``-``, else the
-    format its name asks for, written atomically (nothing under the name until the block succeeds).
-    ``columns`` are the added columns ending ``header`` (see :func:`added_columns`)."""
+    """The sink for ``output``: standard output (``stdout``, default ``sys.stdout``) for ``None`` or ``-``,
+    else a file written atomically (nothing under the name until the block succeeds).
+
+    The format is ``form``, or what :func:`format_for` makes of the name and ``delimiter``
+    (the input's). A gzipped format is compressed on the way (the gzip header names the file
+    without ``.gz``, and holds no time, so the same rows give the same bytes). ``columns``
+    are the added columns ending ``header`` (see :func:`added_columns`).
+    """
+    form = form or format_for(output, delimiter)
+    kind = sink_class(form.kind)
     if output is None or str(output) == "-":
+        if kind.binary:
+            raise ValueError(f"{form.kind} cannot go to standard output; name an output file with -o")
         out = stdout or sys.stdout
-        yield CsvSink(out, header, delimiter, columns)
+        yield kind(out, header, form.delimiter, columns, excel_safe)
         out.flush()  # a full disk fails the run here, before any summary says it succeeded
         return
-    kind = SINKS[sink_format(str(output))]
-    with atomic_output(Path(output), binary=kind.binary) as handle:
-        sink = kind(handle, header, delimiter, columns)
-        try:
-            yield sink
-        finally:
-            sink.close()
+    path = Path(output)
+    with atomic_output(path, binary=kind.binary or form.gzip) as handle:
+        with contextlib.ExitStack() as stack:
+            if form.gzip:
+                packed = stack.enter_context(gzip.GzipFile(path.name.removesuffix(".gz"), "wb", 6, handle, mtime=0))
+                handle = stack.enter_context(io.TextIOWrapper(packed, encoding="utf-8", newline=""))  # type: ignore[arg-type]
+            sink = kind(handle, header, form.delimiter, columns, excel_safe)
+            try:
+                yield sink
+            finally:
+                sink.close()

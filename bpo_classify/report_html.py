@@ -105,8 +105,17 @@ def _label(group: dict[str, str]) -> str:
 
 
 def _amount(value: float) -> str:
-    """A weight or row count as people read it: 12, 37.5, 1,234."""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    """A weight or row count as people read it: 12, 37.5, 1,234.
+
+    Tower hours are a share times a total, so 58 may arrive as 57.99999999999999: rounded
+    to a tenth first, it reads as 58, not "58.0".
+
+    Example:
+        >>> _amount(57.99999999999999), _amount(37.5), _amount(1234)
+        ('58', '37.5', '1,234')
+    """
+    value = round(float(value), 1)
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
 
 
 def _percent(share: float | None) -> str:

@@ -209,7 +209,8 @@ def training_started(data: Path | None, cv: int) -> str:
 def format_training(result: "TrainResult", out: Path) -> str:
     """``train``'s result: the rows and data hash, the cross-validated scores, where the model went."""
     data = result.model.metadata["training_data"]
-    lines = [f"trained on {data['rows']} rows (sha256 {data['sha256'][:12]})"]
+    distinct = f", {data['distinct_rows']} distinct, each fitted once" if "distinct_rows" in data else ""
+    lines = [f"trained on {data['rows']} rows{distinct} (sha256 {data['sha256'][:12]})"]
     added = data.get("added")
     if added:
         for f in added["files"]:
@@ -459,8 +460,7 @@ def format_summary(summary: dict[str, Any], fmt: str = "text") -> str:
                              *([r["weight"]] if weight else []), r["front_share"], r["back_share"],
                              *(r["functions"].get(f, "") for f in FUNCTIONS), r["needs_review"], _reasons(r["review_reasons"])])
         return out.getvalue()
-    share = f"of {weight}" if weight else ""
-    head = [*keys, "rows", *([weight] if weight else []), f"front {share}".strip(), "back", "review"]
+    head = [*keys, "rows", *([weight] if weight else []), "front", "back", "review"]
     table = [head + (["why", "functions"] if fmt == "markdown" else ["functions"])]
     for r in rows:
         table.append([*(r["group"].get(k, "") for k in keys), str(r["rows"]), *([f"{r['weight']:g}"] if weight else []),
@@ -477,4 +477,6 @@ def format_summary(summary: dict[str, Any], fmt: str = "text") -> str:
         reasons = summary["total"]["review_reasons"]
         if reasons:
             lines.append(f"needs review: {_reasons(reasons)}")
+    if weight:  # said once below the table: a header "front of hours_per_week" pushed every column apart
+        lines.extend([*([""] if fmt == "markdown" else []), f"front, back and functions are shares of {weight}, not of rows"])
     return _lines(lines)

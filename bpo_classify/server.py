@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -31,7 +32,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Iterator, Optional
 
 import orjson
 from fastapi import FastAPI, File, Form, Request, UploadFile
@@ -675,6 +676,28 @@ def _graceful_server_class() -> type:
             await asyncio.sleep(DRAIN_SECONDS)
             await super().shutdown(sockets=None)
 
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """uvicorn's, with SIGHUP (the terminal closed) and SIGQUIT stopping as gracefully as
+            SIGTERM (unless ignored, as under nohup). Once stopped, each signal is raised again
+            for the handler that was there before (the command's: exit 128 + the signal)."""
+            import signal
+            import threading
+
+            if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+                yield
+                return
+            extra = [getattr(signal, n) for n in ("SIGHUP", "SIGQUIT") if hasattr(signal, n)]
+            caught = [signal.SIGINT, signal.SIGTERM, *(s for s in extra if signal.getsignal(s) is not signal.SIG_IGN)]
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in caught}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+            for sig in reversed(self._captured_signals):
+                signal.raise_signal(sig)
+
     return GracefulServer
 
 
@@ -705,15 +728,23 @@ def _worker(config: Any, sock: Any) -> None:
 
 
 def _supervise(config: Any, workers: int) -> None:
-    """Start ``workers`` processes on one socket; on SIGTERM or SIGINT, pass SIGTERM on and wait for each to finish."""
+    """Start ``workers`` processes on one socket; on SIGTERM, SIGINT, SIGHUP or SIGQUIT, pass SIGTERM on
+    and wait for each to finish (then SIGHUP and SIGQUIT are raised again for the command's handler)."""
     import multiprocessing
     import signal
     import threading
 
     sock = config.bind_socket()
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    received: list[int] = []
+
+    def stopping(signum: int, frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
+    extra = [getattr(signal, n) for n in ("SIGHUP", "SIGQUIT") if hasattr(signal, n)]
+    caught = [signal.SIGTERM, signal.SIGINT, *(s for s in extra if signal.getsignal(s) is not signal.SIG_IGN)]
+    original = {signum: signal.signal(signum, stopping) for signum in caught}
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_worker, args=(config, sock)) for _ in range(workers)]
     for process in processes:
@@ -727,6 +758,9 @@ def _supervise(config: Any, workers: int) -> None:
     for process in processes:
         process.join()
     sock.close()
+    for signum in (received[:1] if received and received[0] in extra else []):
+        signal.signal(signum, original[signum])
+        signal.raise_signal(signum)
 
 
 def app_from_env() -> FastAPI:

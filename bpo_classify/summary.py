@@ -4,7 +4,8 @@ What a solution architect asks of a labelled duty inventory: for each role, site
 department (or several columns at once), how much of the work is customer-facing, how
 it splits over the service towers (the functions), and how many rows a person must look
 at and why; with ``weight`` (hours per week, FTE) the shares are of that weight, not of
-rows. It reads what ``label`` wrote (any ``--prefix``), as CSV or TSV.
+rows. It reads what ``label`` wrote (any ``--prefix``): CSV, TSV (``.gz`` too), Parquet or an
+Excel workbook, by the file's name (see :func:`~bpo_classify.readers.open_table`).
 
 Example:
     >>> import tempfile, pathlib
@@ -29,7 +30,8 @@ from typing import Any, Iterable, Sequence
 
 from .errors import InputFileError, MissingColumnError
 from .policy import BACK, FRONT, FUNCTIONS
-from .tables import TableReader, name_list
+from .readers import open_table
+from .tables import name_list
 
 #: The JSON schema's name; keys are only added within a version (pinned by tests/test_summary.py).
 SCHEMA = "bpo-classify/summary/1"
@@ -119,7 +121,7 @@ def summarize(
     Returns a JSON-ready dict: ``schema``, ``source`` (name, sha256, rows), ``by``, ``weight``,
     ``groups`` (in first-seen order) and ``total``.
     """
-    with TableReader(path, encoding) as table:
+    with open_table(path, encoding) as table:
         header, source = table.header, table.name
         labels = _columns(header, prefix, source)
         missing = [c for c in (*by, *([weight] if weight else [])) if c not in header]
@@ -164,7 +166,8 @@ def review_rows(
 ) -> tuple[list[ReviewRow], int]:
     """The first ``limit`` rows of the labelled file that need review (in file order), and how many there are.
 
-    The text column is found as ``review`` finds it (give ``text_column`` when it is not clear).
+    The file is any format :func:`summarize` reads; the text column is found as ``review``
+    finds it (give ``text_column`` when it is not clear).
 
     Example:
         >>> import tempfile, pathlib
@@ -180,7 +183,7 @@ def review_rows(
 
     listed: list[ReviewRow] = []
     total = 0
-    with TableReader(path, encoding) as table:
+    with open_table(path, encoding) as table:
         layout = labelled_layout(table.header, text_column, prefix, table.name)
         added = layout.added
         keys = [table.header.index(c) for c in by]
@@ -197,7 +200,7 @@ def review_rows(
     return listed, total
 
 
-def _rows(table: TableReader, width: int) -> Iterable[list[str]]:
+def _rows(table: Iterable[list[str]], width: int) -> Iterable[list[str]]:
     for row in table:
         yield (row + [""] * width)[:width]
 

@@ -86,6 +86,41 @@ def text_encoding(encoding: str) -> codecs.CodecInfo:
     return info
 
 
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the compound-file container of .xls and of encrypted .xlsx
+_ENCRYPTED = "EncryptedPackage".encode("utf-16-le")  # the stream an encrypted Office file keeps its content in
+EXCEL_HINT = "pip install 'bpo-classify[excel]'"
+
+
+def office_file_problem(head: bytes, name: str) -> str | None:
+    """Why the file starting with ``head`` is not delimited text, if its first bytes say so
+    (an Excel workbook, a password-protected one, Parquet, a zip archive); ``None`` otherwise.
+
+    Example:
+        >>> office_file_problem(b"PAR1\\x15\\x04", "x.csv")
+        'x.csv is a Parquet file, not CSV text: name it x.parquet (Parquet is read by name)'
+        >>> office_file_problem(b"role,duty\\n", "x.csv") is None
+        True
+    """
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0] if name != "standard input" else "duties"
+    if head.startswith(_OLE):
+        if _ENCRYPTED in head:
+            return f"{name} is a password-protected Office file; save a copy without a password (as .xlsx) and label that"
+        return (
+            f"{name} is an Excel 97-2003 workbook (or another Office file), not CSV text: "
+            f"save or rename it as {stem}.xls to read it as a workbook ({EXCEL_HINT})"
+        )
+    if head.startswith(b"PK\x03\x04"):
+        if b"xl/" in head or b"[Content_Types].xml" in head:
+            return (
+                f"{name} is an Excel workbook (.xlsx), not CSV text: "
+                f"save or rename it as {stem}.xlsx to read it as a workbook ({EXCEL_HINT})"
+            )
+        return f"{name} is a zip archive, not CSV text: unzip it and label the CSV inside"
+    if head.startswith(b"PAR1"):
+        return f"{name} is a Parquet file, not CSV text: name it {stem}.parquet (Parquet is read by name)"
+    return None
+
+
 def stdin_bytes() -> IO[bytes]:
     """Standard input's byte stream; :class:`InputFileError` when the process has none (``<&-``)."""
     stream = getattr(sys.stdin, "buffer", None)
@@ -139,7 +174,76 @@ def read_lines(data: bytes, name: str = "standard input") -> list[str]:
     return lines
 
 
-class TableReader:
+#: What reading a file can raise below the text layer: a corrupt or truncated ``.gz``
+#: (``EOFError``, ``zlib.error``, ``gzip.BadGzipFile``) or a read error from the device.
+READ_FAULTS = (OSError, EOFError, zlib.error)
+
+
+def reading_error(name: str, exc: BaseException) -> InputFileError:
+    """The one-line error for a file that cannot be read to its end (one of :data:`READ_FAULTS`).
+
+    Both engines use it, so a truncated ``.gz`` reads the same under ``--engine dask``.
+
+    Example:
+        >>> str(reading_error("in.csv.gz", EOFError("Compressed file ended before the end-of-stream marker was reached")))
+        'cannot read in.csv.gz: Compressed file ended before the end-of-stream marker was reached'
+    """
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return InputFileError(f"cannot read {name}: {detail}")
+
+
+def decoding_error(name: str, encoding: str, exc: UnicodeError, where: str = "", at_start: bool = False) -> InputFileError:
+    """The one-line error for bytes that are not ``encoding`` (``where``: e.g. " after data row 12").
+
+    ``at_start``: the error is in the first bytes read, where a UTF-16 byte-order mark is
+    worth naming. Both engines use it, so the messages are the same.
+
+    Example:
+        >>> try:
+        ...     b"caf\\xe9".decode("utf-8")
+        ... except UnicodeDecodeError as exc:
+        ...     print(decoding_error("in.csv", "utf-8", exc, " after data row 3"))
+        in.csv is not valid utf-8 after data row 3 (byte b'\\xe9'); try --encoding latin-1 or cp1252
+    """
+    if not isinstance(exc, UnicodeDecodeError) or not isinstance(exc.object, (bytes, bytearray)):
+        # utf-16/utf-32 without a byte-order mark raise the base class
+        return InputFileError(f"{name} cannot be read as {encoding}: {exc}; try --encoding utf-16-le or utf-16-be")
+    if at_start and exc.start == 0 and exc.object[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        hint = "it starts with a UTF-16 byte-order mark: try --encoding utf-16"
+    else:
+        hint = "try --encoding latin-1 or cp1252"
+    return InputFileError(f"{name} is not valid {encoding}{where} (byte {exc.object[exc.start:exc.start + 1]!r}); {hint}")
+
+
+class TableSource:
+    """What every table reader has (:class:`TableReader`, ``excel.ExcelReader``, ``readers.ParquetReader``):
+    the header and the name messages use, a column looked up by name, and ``with`` closing it."""
+
+    header: list[str]
+    name: str
+
+    def column(self, name: str, option: str) -> int:
+        """Index of column ``name``; a clear error naming ``option`` when it is absent."""
+        if name in self.header:
+            return self.header.index(name)
+        raise MissingColumnError(
+            f"column {name!r} not found in {self.name}; available: {name_list(self.header)}; use {option}"
+        )
+
+    def text_at(self, index: int) -> None:
+        """Give the cells of column ``index`` as text (they are, unless a reader keeps typed cells)."""
+
+    def close(self) -> None:
+        """Release the file."""
+
+    def __enter__(self) -> "TableSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TableReader(TableSource):
     """Rows of a delimited file as lists of strings, with the header and row numbers.
 
     ``line`` is the 1-based number of the data row last returned (header is row 0),
@@ -153,6 +257,7 @@ class TableReader:
         self.encoding = encoding
         self._handle = open_text(path, encoding)
         try:
+            self._refuse_binary()
             first = self._guard(self._readline)
             if not first.strip():
                 raise InputFileError(f"{self.name} is empty: expected a header row with column names")
@@ -168,6 +273,22 @@ class TableReader:
             self.close()
             raise
         self.line = 0
+
+    def _refuse_binary(self) -> None:
+        """A one-line error if the first bytes are a workbook's or another binary format's (not a decoding error)."""
+        buffer = getattr(self._handle, "buffer", None)
+        peek = getattr(buffer, "peek", None)
+        if peek is not None:
+            head = self._guard(lambda: peek(4096)[:4096])  # a corrupt .gz fails here
+        elif buffer is not None and buffer.seekable():  # e.g. a BytesIO given as stdin
+            where = buffer.tell()
+            head = buffer.read(4096)
+            buffer.seek(where)
+        else:
+            head = b""
+        problem = office_file_problem(head, self.name)
+        if problem is not None:
+            raise InputFileError(problem)
 
     def progress(self) -> tuple[int, int | None]:
         """Bytes read so far and the file's size (``None`` when unknown, e.g. standard input).
@@ -201,17 +322,9 @@ class TableReader:
     def _guard(self, read):  # type: ignore[no-untyped-def]
         try:
             return read()
-        except UnicodeDecodeError as exc:
+        except UnicodeError as exc:
             where = f" after data row {self.line}" if hasattr(self, "line") else ""
-            if not where and exc.start == 0 and exc.object[:2] in (b"\xff\xfe", b"\xfe\xff"):
-                hint = "it starts with a UTF-16 byte-order mark: try --encoding utf-16"
-            else:
-                hint = "try --encoding latin-1 or cp1252"
-            raise InputFileError(
-                f"{self.name} is not valid {self.encoding}{where} (byte {exc.object[exc.start:exc.start + 1]!r}); {hint}"
-            ) from None
-        except UnicodeError as exc:  # utf-16/utf-32 without a byte-order mark raise the base class
-            raise InputFileError(f"{self.name} cannot be read as {self.encoding}: {exc}; try --encoding utf-16-le or utf-16-be") from None
+            raise decoding_error(self.name, self.encoding, exc, where, at_start=not where) from None
         except csv.Error as exc:
             where = f"data row {getattr(self, 'line', 0) + 1}" if hasattr(self, "line") else "the header"
             if "unexpected end of data" in str(exc):
@@ -220,9 +333,7 @@ class TableReader:
                 ) from None
             raise InputFileError(f"{self.name}: malformed CSV in {where}: {exc}; check its quoting") from None
         except (OSError, EOFError, zlib.error) as exc:
-            # A corrupt or truncated .gz, or a read error from the device.
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise InputFileError(f"cannot read {self.name}: {detail}") from None
+            raise reading_error(self.name, exc) from None
 
     def __iter__(self) -> Iterator[list[str]]:
         reader = self._reader
@@ -233,26 +344,12 @@ class TableReader:
             self.line += 1
             yield row
 
-    def column(self, name: str, option: str) -> int:
-        """Index of column ``name``; a clear error naming ``option`` when it is absent."""
-        if name in self.header:
-            return self.header.index(name)
-        raise MissingColumnError(
-            f"column {name!r} not found in {self.name}; available: {name_list(self.header)}; use {option}"
-        )
-
     def close(self) -> None:
         # Closing a wrapper around stdin's buffer would close stdin itself; detach instead.
         if str(self.path) == "-":
             self._handle.detach()
         else:
             self._handle.close()
-
-    def __enter__(self) -> "TableReader":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def write_table(out: IO[str], header: Sequence[str], rows: Iterable[Sequence[str]], delimiter: str = ",") -> None:

@@ -37,7 +37,7 @@ from sklearn.pipeline import FeatureUnion
 from . import __version__
 from .atomic import require_directory
 from .corrections import Addition, combine, load_additions
-from .corpus import AMBIGUOUS_NAME, NOT_TASKS_NAME, DataProblem, LabelledData, bundled_path, check_labelled, load_labelled, load_text_column, refuse
+from .corpus import AMBIGUOUS_NAME, NOT_TASKS_NAME, DataProblem, LabelledData, bundled_path, check_labelled, distinct_rows, load_labelled, load_text_column, refuse
 from .errors import CorpusError
 from .features import TOKEN_PATTERN, TfidfBlock, head_terms
 from .model import DEFAULT_THRESHOLD, Model, front_office_probability, save_model
@@ -724,6 +724,11 @@ def train(
     if add:
         data, weights, replaced = combine(data, add)
         added = {"files": [a.describe() for a in add], "replaced_rows": replaced}
+    # Each repeated (text, labels) row once, its count as its weight: memory and time follow the
+    # distinct texts (issue 21), and the folds below never split a text's copies between
+    # training and test. A file with no repeated row trains exactly as before.
+    rows = len(data)
+    data, weights = distinct_rows(data, weights)
     mixed = _side_set(ambiguous, bundled, AMBIGUOUS_NAME)
     lines = _side_set(not_tasks, bundled, NOT_TASKS_NAME)
     smallest = min(np.unique(np.asarray(data.functions, dtype=str), return_counts=True)[1])
@@ -760,6 +765,8 @@ def train(
     metadata = _metadata(data, seed, p, metrics, threshold, mixed, lines, review)
     if added is not None:
         metadata["training_data"]["added"] = added
+    if len(data) < rows:
+        metadata["training_data"].update(rows=rows, distinct_rows=len(data))
     result = TrainResult(fitted.to_model(metadata), metrics, fitted, problems)
     if out is not None:
         save_model(result.model, out)

@@ -1,8 +1,8 @@
 """Take the README's screenshot of the HTML report: ``docs/summary-report.png``.
 
 Labels ``datasets/sample_job_duties.csv`` with the shipped model in a temporary directory,
-runs ``bpo-classify summarize ... --by role --html`` on it as a user would (the sample has no
-hours column, so the shares are of rows), opens the page in headless Chromium
+runs ``bpo-classify summarize ... --by role --weight hours_per_week --html`` on it as a user
+would (shares of the hours per week), opens the page in headless Chromium
 (``/usr/bin/chromium``, driven by Playwright) and saves the whole page.
 
 Run: ``make screenshots`` (or ``.venv/bin/python docs/screenshot_report.py``)
@@ -29,7 +29,7 @@ def main() -> int:
         os.chdir(tmp)  # relative names in the report, as a user would type them
         try:
             for args in (["label", str(ROOT / "datasets" / "sample_job_duties.csv"), "--text-column", "duty", "-o", "labelled.csv"],
-                         ["summarize", "labelled.csv", "--by", "role", "--html", "report.html"]):
+                         ["summarize", "labelled.csv", "--by", "role", "--weight", "hours_per_week", "--html", "report.html"]):
                 result = CliRunner().invoke(cli, args)
                 if result.exit_code != 0:
                     print(result.output, file=sys.stderr)

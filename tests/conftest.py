@@ -168,3 +168,69 @@ def wait_for_temp_output(directory: Path, name: str, proc: subprocess.Popen, *, 
         assert proc.poll() is None, "finished before it could be interrupted"
         assert time.monotonic() < deadline, "no temporary output after 60 s"
         time.sleep(0.02)
+
+
+def run_cli(*args: object, cwd: Path, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    """The real program run to its end in a child process (output captured unless ``stdout`` or
+    ``stderr`` is given), within ``timeout`` seconds."""
+    if not {"stdout", "stderr", "capture_output"} & kwargs.keys():
+        kwargs["capture_output"] = True
+    return subprocess.run([sys.executable, "-m", "bpo_classify", *map(str, args)], cwd=cwd, timeout=timeout, **kwargs)
+
+
+def distinct_duties(path: Path, n: int) -> Path:
+    """A CSV (id, duty) of ``n`` distinct duties: no answer can be remembered, every row is real work."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("id,duty\n")
+        f.writelines(f"{i},process invoices and reconcile vendor statements {i}\n" for i in range(n))
+    return path
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids of the processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat_line = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat_line.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for a reaper counts as gone; from /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(condition, seconds: float) -> bool:
+    """Whether ``condition()`` became true within ``seconds`` (checked every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def run_measured(*args: object, cwd: Path, timeout: float = 120) -> tuple[int, bytes, float]:
+    """Run the real program to its end: its exit code, its stderr and its own peak resident
+    memory in MiB (``ru_maxrss`` of that one child, in KiB on Linux)."""
+    import threading
+
+    process = start_cli(*args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    timer = threading.Timer(timeout, process.kill)  # bounded, as subprocess.run's timeout would be
+    timer.start()
+    try:
+        err = process.stderr.read()  # type: ignore[union-attr]
+        _, status, usage = os.wait4(process.pid, 0)
+    finally:
+        timer.cancel()
+        process.stderr.close()  # type: ignore[union-attr]
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, err, usage.ru_maxrss / 1024

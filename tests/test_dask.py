@@ -271,7 +271,7 @@ def test_label_dataframe_checks_columns_before_running(model):
      "a data row has 4 fields but the header has 2; check the delimiter or quoting of that row"),
     (b"duty,duty\nx,y\n", "column name(s) 'duty' appear more than once in {path}; the Dask engine needs unique column names"),
     (b"", "{path} is empty: expected a header row with column names"),
-    (b"duty\ncaf\xe9\n" * 3, "{path} is not valid utf-8; try --encoding latin-1 or cp1252"),
+    (b"duty\ncaf\xe9\n" * 3, "{path} is not valid utf-8 (byte b'\\xe9'); try --encoding latin-1 or cp1252"),
 ])
 def test_bad_input_one_line_error_and_no_output(dask_client, tmp_path, content, message):
     """Bad input found on the client or on a worker: the same one-line error, nothing written."""

@@ -4,6 +4,7 @@ code, or in the right output, never a traceback and never a lost or replaced fil
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bpo_classify.cli import cli
-from conftest import write_csv
+from conftest import alive, children_of, distinct_duties, run_cli, run_measured, start_cli, wait_for_temp_output, wait_until, write_csv
 
 
 def one_line_error(result, code: int) -> str:
@@ -24,10 +25,6 @@ def one_line_error(result, code: int) -> str:
     assert "Traceback" not in result.output
     assert len(lines) <= 3, result.output  # click's usage errors add a usage line and a hint line
     return result.output
-
-
-def run(*args: str, cwd: Path, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bpo_classify", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
 @pytest.fixture
@@ -71,7 +68,7 @@ def test_utf16_without_a_byte_order_mark_is_a_one_line_error(runner, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [["label", "-"], ["predict", "-"]])
 def test_closed_stdin_is_a_one_line_error(tmp_path, command):
-    done = run(*command, cwd=tmp_path, stdin=None, preexec_fn=lambda: os.close(0))
+    done = run_cli(*command, cwd=tmp_path, text=True, stdin=None, preexec_fn=lambda: os.close(0))
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip() == "Error: standard input is closed; pass a file name instead of -"
 
@@ -80,7 +77,7 @@ def test_closed_stdin_is_a_one_line_error(tmp_path, command):
 def test_stdin_redirected_from_the_output_file_is_not_overwritten(tmp_path, duties):
     before = duties.read_bytes()
     with open(duties, "rb") as stdin:
-        done = run("label", "-", "-o", str(duties), cwd=tmp_path, stdin=stdin)
+        done = run_cli("label", "-", "-o", duties, cwd=tmp_path, stdin=stdin, text=True)
     assert done.returncode == 1 and "refusing to overwrite standard input" in done.stderr
     assert duties.read_bytes() == before
 
@@ -143,8 +140,8 @@ def test_a_short_write_to_stdout_is_retried_and_a_full_disk_fails(tmp_path, unbu
     env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
     out = tmp_path / "out.csv"
     with open(out, "wb") as stdout:
-        done = subprocess.run([sys.executable, "-m", "bpo_classify", *args], cwd=tmp_path, stdout=stdout, stderr=subprocess.PIPE,
-                              input=texts.encode(), env=env, preexec_fn=_limit_file_size(4096), timeout=120)
+        done = run_cli(*args, cwd=tmp_path, stdout=stdout, stderr=subprocess.PIPE, input=texts.encode(), env=env,
+                       preexec_fn=_limit_file_size(4096))
     assert done.returncode == 1, done.stderr
     assert done.stderr.decode() == "Error: cannot write to standard output: File too large\n"
     assert out.stat().st_size == 4096  # every byte up to the limit was written: the short write was retried
@@ -156,8 +153,7 @@ def test_output_that_fits_is_complete_with_unbuffered_streams(tmp_path, unbuffer
     """The retrying writer changes nothing when the disk has room: the same bytes either way."""
     sample = Path(__file__).resolve().parent.parent / "datasets" / "sample_job_duties.csv"
     env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
-    done = subprocess.run([sys.executable, "-m", "bpo_classify", "label", str(sample), "-q"], cwd=tmp_path,
-                          capture_output=True, env=env, timeout=120)
+    done = run_cli("label", sample, "-q", cwd=tmp_path, env=env)
     assert (done.returncode, done.stderr) == (0, b"")
     assert done.stdout.count(b"\n") == 51 and done.stdout.startswith(b"posting_id,role,")
 
@@ -185,53 +181,10 @@ def test_the_retrying_stream_never_closes_the_descriptor_it_shares(tmp_path):
 
 
 # -- classes 3, 4, 5: signals and worker processes ------------------------------------------
-def distinct_duties(path: Path, n: int) -> Path:
-    """A CSV of ``n`` distinct duties (no label can be remembered: the workers do real work)."""
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write("id,duty\n")
-        f.writelines(f"{i},process invoices and reconcile vendor statements {i}\n" for i in range(n))
-    return path
-
-
-def children_of(pid: int) -> list[int]:
-    """The pids of the processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat_line = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat_line.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for a reaper counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_until(condition, seconds: float) -> bool:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 @pytest.fixture
 def labelling_with_workers(tmp_path: Path):
     """Start ``label in.csv -o out.csv --jobs 2`` in a child; return it and its workers once they
     run and rows are written. Whatever the test finds, every process started is killed at the end."""
-    from conftest import start_cli, wait_for_temp_output
-
     started: list[int] = []
 
     def start(**popen):
@@ -306,7 +259,7 @@ def test_workers_die_with_their_parent_and_its_temporary_file_is_removed_by_the_
     stale = [p.name for p in tmp_path.glob(".out.csv.*.tmp")]
     assert stale and all(f".{proc.pid}." in name for name in stale)
     small = write_csv(tmp_path / "small.csv", [["duty"], ["process invoices"]])
-    done = run("label", str(small), "-o", "out.csv", "-q", cwd=tmp_path)
+    done = run_cli("label", small, "-o", "out.csv", "-q", cwd=tmp_path, text=True)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv", "small.csv"]
 
@@ -568,6 +521,107 @@ def test_a_model_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
     path = Path(kind) if kind.startswith("/") else tmp_path / "model.bpoc"
     if kind == "fifo":
         os.mkfifo(path)
-    done = run("predict", "process invoices", "--model", str(path), cwd=tmp_path, timeout=60)
+    done = run_cli("predict", "process invoices", "--model", path, cwd=tmp_path, timeout=60, text=True)
     assert done.returncode == 1, done.stderr
     assert done.stderr == f"Error: not a valid model file: {path}: it is not a regular file (a pipe, socket or device) (corrupt or altered; rebuild it or fetch a fresh copy)\n"
+
+
+# -- class 15: the Dask engine's errors for a bad .csv.gz are the local engine's ------------------
+def _gzip_faults() -> dict[str, bytes]:
+    import gzip
+
+    rows = "role,duty\n" + "".join(f"Clerk,process invoices batch {i}\n" for i in range(20_000))
+    whole = gzip.compress(rows.encode())
+    flipped = bytearray(whole)
+    for i in range(200, 260):
+        flipped[i] ^= 0x55
+    late = "role,duty\n" + "Clerk,process invoices\n" * 5000 + "Clerk,facturaci\xf3n\n"
+    return {
+        "truncated.csv.gz": whole[: len(whole) // 2],
+        "corrupt.csv.gz": bytes(flipped),
+        "not-gzip.csv.gz": rows[:200].encode(),
+        "latin1-header.csv.gz": gzip.compress("role,duty\nClerk,caf\xe9\n".encode("latin-1")),
+        "latin1-late.csv.gz": gzip.compress(late.encode("latin-1")),
+        "latin1-late.csv": late.encode("latin-1"),
+    }
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler():
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(_gzip_faults()))
+def test_a_bad_compressed_or_encoded_file_reads_the_same_under_dask(runner, tmp_path, monkeypatch, dask_scheduler, name):
+    """Truncated, corrupt or not gzip at all, bytes not in the encoding: under --engine dask the
+    local engine's one line (the file named as given, the fault), exit 1, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    Path(name).write_bytes(_gzip_faults()[name])
+    local = one_line_error(runner.invoke(cli, ["label", name, "--text-column", "duty", "-o", "local.csv"]), 1)
+    dask = one_line_error(runner.invoke(cli, ["label", name, "--text-column", "duty", "--engine", "dask",
+                                              "--scheduler", dask_scheduler, "-o", "parts"]), 1)
+    local_line, dask_line = local.splitlines()[-1], dask.strip().splitlines()[-1]
+    assert "Aborted!" not in dask and name in dask_line, dask
+    if "late" in name:
+        # The local engine decodes a block ahead of parsing, so it names a row up to a block before
+        # the byte; the Dask engine reads the whole file and names the row exactly.
+        assert dask_line == f"Error: {name} is not valid utf-8 after data row 5000 (byte b'\\xf3'); try --encoding latin-1 or cp1252"
+        assert re.sub(r"row \d+", "row N", local_line) == re.sub(r"row \d+", "row N", dask_line)
+    else:
+        assert dask_line == local_line
+    assert sorted(os.listdir(tmp_path)) == [name]
+
+
+# -- class 16: memory follows the cap on characters per text, and distinct training texts -------------
+def test_a_text_longer_than_the_cap_is_cut_before_featurising_and_flagged(model, runner, monkeypatch):
+    """Only the first MAX_TEXT_CHARS characters reach the scorer; the row is labelled and flagged `truncated`."""
+    from bpo_classify import scoring
+    from bpo_classify.model import MAX_TEXT_CHARS
+
+    seen: list[int] = []
+    original = scoring.LinearScorer.scores_and_familiar
+    monkeypatch.setattr(scoring.LinearScorer, "scores_and_familiar",
+                        lambda self, texts: seen.extend(map(len, texts)) or original(self, texts))
+    long = "reconcile the vendor invoices and post them to the ledger " * 400  # 23,600 characters
+    cols = model.predict_columns([long, "answer inbound customer calls", long[:MAX_TEXT_CHARS], ""])
+    assert max(seen) == MAX_TEXT_CHARS
+    assert cols.office[:3] == ["back-office", "front-office", "back-office"]
+    assert cols.review_reason[0] == "truncated" and cols.needs_review[0]
+    assert cols.review_reason[2] != "truncated" and cols.review_reason[3] == "empty"
+    assert cols.office_confidence[0] == cols.office_confidence[2]  # labelled from its first MAX_TEXT_CHARS characters
+    result = runner.invoke(cli, ["predict", "--format", "json", long])
+    assert result.exit_code == 0 and '"review_reason": "truncated"' in result.output, result.output
+
+
+def _peak_rss_mb(args: list[str], cwd: Path) -> float:
+    """The peak resident memory of one successful `bpo-classify` run (-j 1 keeps the work in its process)."""
+    code, err, peak = run_measured(*args, cwd=cwd)
+    assert code == 0, err.decode()
+    return peak
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB is Linux's")
+def test_a_five_megabyte_field_is_labelled_in_bounded_memory(tmp_path):
+    """A 5 MB field of ordinary words (uncut it took about 1.5 GB): labelled, flagged `truncated`,
+    kept whole in the output, and the run's peak memory within 300 MB of a run without it."""
+    import csv
+
+    words = "process the invoices and answer the customer calls about their orders today ".split()
+    field = " ".join(words[i % len(words)] for i in range(700_000))[: 5 * 2**20]
+    write_csv(tmp_path / "small.csv", [["duty"], ["process invoices"], ["answer calls"]])
+    write_csv(tmp_path / "big.csv", [["duty"], ["process invoices"], [field]])
+    base = _peak_rss_mb(["label", "small.csv", "-j", "1", "-o", "small-out.csv"], tmp_path)
+    peak = _peak_rss_mb(["label", "big.csv", "-j", "1", "-o", "big-out.csv"], tmp_path)
+    assert peak - base < 300, (base, peak)
+    with open(tmp_path / "big-out.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[1]["duty"] == field
+    assert rows[1]["office"] in ("front-office", "back-office")
+    assert rows[1]["needs_review"] == "true" and rows[1]["review_reason"] == "truncated"
+    assert rows[0]["review_reason"] != "truncated"

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from bpo_classify.cli import cli
 from bpo_classify.labeling import ADDED_COLUMNS
-from bpo_classify.model import REVIEW_REASONS, load_model
+from bpo_classify.model import MAX_TEXT_CHARS, REVIEW_REASONS, load_model
 from bpo_classify.policy import FRONT, FUNCTION_OFFICE, OFFICES
 
 pytestmark = pytest.mark.fuzz
@@ -96,7 +96,7 @@ LABEL_EXAMPLES = 2000 if FUZZ else settings.default.max_examples
 def check_predictions(model, batch, predictions) -> None:
     """The promises of Model.predict for one batch (see the README's Reliability section)."""
     assert len(predictions) == len(batch)
-    present = [t for t in batch if t.strip()]
+    present = [t[:MAX_TEXT_CHARS] for t in batch if t.strip()]  # what the model reads of each text
     front = model.front_office_proba(present) if present else np.zeros(0)
     fproba = model.function_proba(present) if present else np.zeros((0, len(model.function_classes)))
     assert np.all((front >= 0) & (front <= 1))
@@ -116,9 +116,13 @@ def check_predictions(model, batch, predictions) -> None:
         # The function is one of the office shown, with a joint probability no larger.
         assert FUNCTION_OFFICE[p.function] == p.office
         assert 0.0 <= p.function_confidence <= p.office_confidence
-        # Flagged exactly when there is a reason; unfamiliar words first, then not-a-task lines,
-        # then the office probability under the threshold.
+        # Flagged exactly when there is a reason: a text cut at MAX_TEXT_CHARS first, then unfamiliar
+        # words, then not-a-task lines, then the office probability under the threshold.
         assert p.needs_review == (p.review_reason is not None) and p.review_reason in (None, *REVIEW_REASONS)
+        assert (p.review_reason == "truncated") == (len(text) > MAX_TEXT_CHARS)
+        if len(text) > MAX_TEXT_CHARS:
+            j += 1
+            continue
         settings = model.review_settings
         unfamiliar = model.familiar_share([text])[0] < settings["familiar_share"]
         not_a_task = model.not_a_task_coef is not None and model.not_a_task_proba([text])[0] >= settings["not_a_task"]
@@ -234,14 +238,15 @@ def test_label_cli_round_trip(rows, delimiter):
         with open(source, "w", encoding="utf-8", newline="") as f:
             csv.writer(f, delimiter=delimiter).writerows([header, *rows])
         before = _sha(source)
-        out = Path(tmp) / "out.csv"
+        # The output's name decides its format (.csv commas, .tsv tabs); a name that says nothing keeps the input's.
+        out = Path(tmp) / {",": "out.csv", "\t": "out.tsv"}.get(delimiter, "out.txt")
         cli_ok(["label", str(source), "-o", str(out), "--text-column", "duty"])
         written = out.read_bytes()
         to_stdout = cli_ok(["label", str(source), "--text-column", "duty"])
         cli_ok(["label", str(source), "-o", str(out), "--text-column", "duty"])
         assert out.read_bytes() == written == to_stdout.stdout_bytes
         assert _sha(source) == before
-        assert sorted(p.name for p in Path(tmp).iterdir()) == ["in.csv", "out.csv"]
+        assert sorted(p.name for p in Path(tmp).iterdir()) == ["in.csv", out.name]
         with open(out, encoding="utf-8", newline="") as f:
             got = list(csv.reader(f, delimiter=delimiter, strict=True))
     assert got[0] == header + list(ADDED_COLUMNS)

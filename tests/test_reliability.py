@@ -28,7 +28,8 @@ from click.testing import CliRunner, Result
 from bpo_classify import tables
 from bpo_classify.cli import cli
 from bpo_classify.labeling import ADDED_COLUMNS
-from conftest import ROOT, read_csv, start_cli, wait_for_temp_output, write_csv
+from conftest import ROOT, read_csv, run_cli, run_measured, start_cli, wait_for_temp_output, write_csv
+from conftest import distinct_duties as duties
 
 HEADER_OUT = ",".join(ADDED_COLUMNS)
 MiB = 2**20
@@ -76,14 +77,6 @@ def nothing_lost(directory: Path, *, new: tuple[str, ...] = ()):
 
 def write_bytes(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
-    return path
-
-
-def duties(path: Path, n: int) -> Path:
-    """A CSV of ``n`` rows: id, duty."""
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write("id,duty\n")
-        f.writelines(f"{i},process invoices and reconcile vendor statements {i}\n" for i in range(n))
     return path
 
 
@@ -197,12 +190,14 @@ def test_duplicate_other_column_names(tmp_path):
 
 
 def test_wrong_delimiter_csv_named_tsv(tmp_path):
-    """Documented: a .tsv whose header has commas and no tab is read (and written) as comma-separated."""
+    """Documented: a .tsv whose header has commas and no tab is read as comma-separated (the header decides);
+    the output's name decides how it is written, and stdout keeps the input's commas."""
     source = write_bytes(tmp_path / "duties.tsv", b"id,duty\n1,process invoices\n")
     with nothing_lost(tmp_path, new=("out.tsv",)):
         result = invoke("label", source, "-o", tmp_path / "out.tsv")
     assert result.exit_code == 0
-    assert (tmp_path / "out.tsv").read_text(encoding="utf-8").splitlines()[1].startswith("1,process invoices,back-office,")
+    assert (tmp_path / "out.tsv").read_text(encoding="utf-8").splitlines()[1].startswith("1\tprocess invoices\tback-office\t")
+    assert invoke("label", source).stdout.splitlines()[1].startswith("1,process invoices,back-office,")
 
 
 def test_wrong_delimiter_rows_wider_than_header(tmp_path):
@@ -313,8 +308,13 @@ def test_nul_bytes_in_cells(tmp_path):
 
 
 def test_binary_file(tmp_path):
-    """A spreadsheet or archive renamed .csv: NUL bytes in the header give a clear error, not a garbage column."""
+    """An archive renamed .csv is named for what it is; other binary bytes (NULs in the header) get a clear error,
+    not a garbage column. (A workbook renamed .csv: tests/test_excel.py.)"""
     source = write_bytes(tmp_path / "book.csv", b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\n")
+    with nothing_lost(tmp_path):
+        assert_error(invoke("label", source, "-o", tmp_path / "out.csv"),
+                     f"{source} is a zip archive, not CSV text: unzip it and label the CSV inside")
+    source = write_bytes(tmp_path / "blob.csv", b"\x7fELF\x02\x01\x01\x00\x00\x00\n")
     with nothing_lost(tmp_path):
         assert_error(invoke("label", source, "-o", tmp_path / "out.csv"),
                      f"{source}: the header holds NUL bytes; is it a CSV text file?")
@@ -344,16 +344,11 @@ def test_ten_gigabyte_sparse_file(tmp_path):
         f.truncate(10 * 2**30)  # a hole: 10 GiB of zero bytes that take no disk space
     if source.stat().st_blocks * 512 > 64 * MiB:
         pytest.skip("this file system does not support sparse files")
-    probe = ("import resource, subprocess, sys; "
-             "r = subprocess.run([sys.executable, '-m', 'bpo_classify', 'label', 'huge.csv', '-o', 'out.csv'], capture_output=True); "
-             "sys.stderr.buffer.write(r.stderr); "
-             "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     with nothing_lost(tmp_path):
-        done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, timeout=120)
-    code, peak_kib = map(int, done.stdout.split())
+        code, err, peak_mib = run_measured("label", "huge.csv", "-o", "out.csv", cwd=tmp_path)
     assert code == 1
-    assert done.stderr == b"Error: huge.csv: data row 2 runs over 64 Mi characters without a line break; is it a CSV text file?\n"
-    assert peak_kib < 1024 * 1024, f"peak memory {peak_kib} KiB"
+    assert err == b"Error: huge.csv: data row 2 runs over 64 Mi characters without a line break; is it a CSV text file?\n"
+    assert peak_mib < 1024, f"peak memory {peak_mib:.0f} MiB"
 
 
 @pytest.mark.slow
@@ -426,8 +421,7 @@ def test_full_disk_on_stdout(tmp_path):
     """`bpo-classify label in.csv > /dev/full`: a one-line error, exit 1, no traceback."""
     source = duties(tmp_path / "in.csv", 10)
     with nothing_lost(tmp_path), open("/dev/full", "wb") as full:
-        done = subprocess.run([sys.executable, "-m", "bpo_classify", "label", str(source)], cwd=tmp_path,
-                              stdout=full, stderr=subprocess.PIPE, timeout=120)
+        done = run_cli("label", source, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE)
     assert done.returncode == 1
     assert done.stderr == b"Error: cannot write to standard output: No space left on device\n"
 

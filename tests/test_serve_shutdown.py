@@ -6,12 +6,14 @@ back to back (a new connection each), and SIGTERM in the middle of the stream.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import socket
 import subprocess
 import threading
 import time
+from typing import Iterator
 
 import pytest
 
@@ -117,3 +119,47 @@ def test_sigterm_loses_no_accepted_request(tmp_path):
     served = len(re.findall(r"POST /v1/predict 200 .*texts=100", log))
     assert served == [o for *_, o in results].count("ok")
     assert "Traceback" not in log
+
+
+@contextlib.contextmanager
+def serving(tmp_path, *options: object, **popen) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`bpo-classify serve` on a free port, ready: the process and its URL; killed at the end if still running."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_cli("serve", "--port", port, *options, cwd=tmp_path, **popen)
+    try:
+        wait_until_up(url, proc)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGHUP, 129), (signal.SIGQUIT, 131)])
+def test_sighup_and_sigquit_stop_the_server_in_its_own_words(tmp_path, signum, code):
+    """The terminal closed (SIGHUP) or Ctrl-\\ (SIGQUIT): the server stops with 128 + the signal and
+    says "server stopped (SIGHUP)", not the labeller's "no output was written"."""
+    with serving(tmp_path, stderr=subprocess.PIPE) as (proc, url):
+        assert httpx.post(url + "/v1/predict", json={"texts": ["process invoices"]}, timeout=30).status_code == 200
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    log = err.decode()
+    assert proc.returncode == code, log
+    assert f"server stopped ({signal.Signals(signum).name})\n" in log, log
+    assert "no output was written" not in log and "Traceback" not in log, log
+
+
+def test_sighup_stops_every_worker_of_a_multi_worker_server(tmp_path):
+    """With --workers 2, SIGHUP to the server stops its workers too (none is left holding the port)."""
+    import psutil
+
+    with serving(tmp_path, "--workers", "2", stderr=subprocess.PIPE) as (proc, _):
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert workers
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=60)
+    log = err.decode()
+    assert proc.returncode == 129 and "server stopped (SIGHUP)\n" in log and "Traceback" not in log, log
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, alive

@@ -216,7 +216,7 @@ def test_label_top_functions_adds_the_runner_up_columns_label_writes(client, mod
     [
         (b"role,x\nClerk,process invoices\n", {}, "no column is obviously the text; columns: role, x; name one with the text_column field"),
         (b"role,duty\nClerk,process invoices\n", {"text_column": "task"}, "column 'task' not found in d.csv; available: role, duty; use the text_column field"),
-        (b"duty\nok\n" * 3000 + b"\xff\n", {}, "d.csv is not valid utf-8 after data row 4095 (byte b'\\xff'); try the form field encoding=latin-1 or cp1252"),
+        (b"duty\nok\n" * 3000 + b"\xff\n", {}, "d.csv is not valid utf-8 after data row 5119 (byte b'\\xff'); try the form field encoding=latin-1 or cp1252"),
         (b"a,duty\n1,x\n" * 3 + b"1,2,3\n", {}, "data row 6 has 3 fields but the header has 2; check the delimiter or quoting of that row"),
         (b"", {}, "d.csv is empty: expected a header row with column names"),
     ],

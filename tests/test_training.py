@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from bpo_classify.corpus import LabelledData
 from bpo_classify.errors import CorpusError
 from bpo_classify.model import load_model, save_model
+from bpo_classify.policy import FRONT, FUNCTION_OFFICE
 from bpo_classify.training import cross_validate, train
 
 
@@ -183,3 +187,63 @@ def test_cross_validation_and_final_fit_as_one_set_of_tasks_change_nothing(small
     save_model(together.model, tmp_path / "together.bpoc")
     save_model(alone.model, tmp_path / "alone.bpoc")
     assert (tmp_path / "together.bpoc").read_bytes() == (tmp_path / "alone.bpoc").read_bytes()
+
+
+class _CountingClassifier(LogisticRegression):
+    """A LogisticRegression that records how many rows each fit is given."""
+
+    fitted_rows: list[int] = []
+
+    def fit(self, X, y, sample_weight=None):
+        _CountingClassifier.fitted_rows.append(X.shape[0])
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+@pytest.mark.slow
+def test_repeated_rows_are_fitted_once_with_their_counts_as_weights(small_corpus, monkeypatch):
+    """200,000 rows made of 40 distinct texts: every fit sees at most the 40, the folds never split a
+    text's copies, and the model is the one trained on the 40 texts with their counts as weights."""
+    import bpo_classify.training as training
+
+    by_function: dict[str, list[int]] = {}
+    for i, f in enumerate(small_corpus.functions):
+        by_function.setdefault(f, []).append(i)
+    fronts = [f for f in sorted(by_function) if FUNCTION_OFFICE[f] == FRONT][:2]
+    backs = [f for f in sorted(by_function) if FUNCTION_OFFICE[f] != FRONT][:2]
+    picked = [i for f in fronts + backs for i in by_function[f][:10]]
+    assert len(picked) == 40
+    rng = np.random.default_rng(0)
+    counts = rng.multinomial(200_000 - 40, np.full(40, 1 / 40)) + 1
+    order = np.r_[np.arange(40), rng.permutation(np.repeat(np.arange(40), counts - 1))]  # each text first in `picked` order
+    rows = [picked[k] for k in order]
+    many = LabelledData([small_corpus.texts[i] for i in rows], [small_corpus.offices[i] for i in rows],
+                        [small_corpus.functions[i] for i in rows], list(range(1, len(rows) + 1)), "many")
+    assert len(many) == 200_000
+
+    _CountingClassifier.fitted_rows = []
+    monkeypatch.setattr(training, "build_classifier", lambda C, seed: _CountingClassifier(C=C, max_iter=5000, random_state=seed))
+    plans = []
+    real_plan = training._cv_plan
+    monkeypatch.setattr(training, "_cv_plan", lambda *a, **k: plans.append(real_plan(*a, **k)) or plans[-1])
+    result = train(many, seed=0, cv=2, ambiguous=[], not_tasks=[], jobs=1)
+    assert max(_CountingClassifier.fitted_rows) == 40
+    (plan,) = plans
+    for arguments in plan.arguments:
+        trained_on, scored = set(arguments[0]), set(arguments[3])
+        assert trained_on and scored and not trained_on & scored
+    data = result.model.metadata["training_data"]
+    assert (data["rows"], data["distinct_rows"]) == (200_000, 40)
+    from bpo_classify.reporting import format_training
+
+    assert format_training(result, Path("m.bpoc")).startswith("trained on 200000 rows, 40 distinct, each fitted once (sha256")
+
+    texts = [small_corpus.texts[i] for i in picked]
+    offices = [small_corpus.offices[i] for i in picked]
+    functions = [small_corpus.functions[i] for i in picked]
+    weighted = training.fit_pipeline(texts, offices, functions, seed=0, params=training.DEFAULT_PARAMS, jobs=1,
+                                     weights=counts.astype(float))
+    assert np.array_equal(result.pipeline.office.coef_, weighted.office.coef_)
+    assert np.array_equal(result.pipeline.function.coef_, weighted.function.coef_)
+    assert result.pipeline.calibration == weighted.calibration
+    assert not np.array_equal(weighted.office.coef_, training.fit_pipeline(
+        texts, offices, functions, seed=0, params=training.DEFAULT_PARAMS, jobs=1).office.coef_)  # the counts matter
