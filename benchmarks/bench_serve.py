@@ -277,15 +277,19 @@ def main() -> None:
         if "ours" in services:
             rate = top["ours 1 text"] / 2
             results["half_load"] = {}
+            connections = None  # found on ours (the first kind), then the same load is asked of naive
             for kind in kinds:  # naive at our half rate too: how the machine's noise alone shows in a p99
-                half = paced(services[kind], shapes["1 text"], script, rate, 10 if not args.quick else 3)
+                if connections is None:
+                    connections = pace(services[kind], shapes["1 text"], script, rate)
+                half = paced(services[kind], shapes["1 text"], script, rate, 10 if not args.quick else 3, connections)
                 results["half_load"][kind] = half
-                print(f"  {kind:<5} 1 text at half our top single-text rate ({rate:.0f} req/s asked, {half['rps']:.0f} done): "
+                print(f"  {kind:<5} 1 text at half our top single-text rate ({rate:.0f} req/s asked, {half['rps']:.0f} done, "
+                      f"{connections} connections): "
                       f"p50 {half['p50_ms']:.2f} ms  p99 {half['p99_ms']:.2f} ms" + (" (goal < 25)" if kind == "ours" else "")
                       + f"  cpu {half['cpu_ms_per_request']:.2f} ms/req  load {half['load_before']:.1f}", flush=True)
             if args.soak:
                 soak_bodies = write_bodies(work / "soak.jsonl", texts, 1, len(texts))
-                results["soak"] = soak(services["ours"], soak_bodies, script, rate, args.soak)
+                results["soak"] = soak(services["ours"], soak_bodies, script, rate, args.soak, connections or 32)
     finally:
         for proc, _ in services.values():
             stop(proc)
@@ -298,17 +302,33 @@ def main() -> None:
     (OUT / "bench_serve.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
-#: Connections of a paced run: enough that the time an answer takes barely lowers the rate.
-CONNECTIONS_PACED = 32
+#: Each connection of a paced run waits this long between requests, so the few milliseconds an answer
+#: takes barely lower the rate (32 connections at 2,000 req/s would pause 16 ms: a 3-ms answer alone costs 16 % of it).
+PAUSE_MS = 50
 
 
-def paced(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, rate: float, seconds: float) -> dict[str, Any]:
-    """About ``rate`` requests a second: each of 32 connections waits between requests (wrk's ``delay``)."""
-    pause = max(0, int(CONNECTIONS_PACED * 1000 / rate))
-    return step(service, bodies, script, CONNECTIONS_PACED, int(rate * seconds * 2), seconds, pause)
+def paced(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, rate: float, seconds: float,
+          connections: int) -> dict[str, Any]:
+    """``rate`` requests a second asked: ``connections``, each waiting ``connections / rate`` seconds between
+    requests (wrk's ``delay``); the result's ``rps`` says what was reached."""
+    pause = max(0, round(connections * 1000 / rate))
+    return step(service, bodies, script, connections, int(rate * seconds * 2), seconds, pause)
 
 
-def soak(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, rate: float, seconds: float) -> dict[str, Any]:
+def pace(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, rate: float) -> int:
+    """Connections that reach ``rate`` (within 5 %): ``rate`` / 20 to start (a :data:`PAUSE_MS` pause each),
+    then more, in proportion to the rate missed, for up to three 5-s tries (an answer's time adds to each pause)."""
+    connections = max(32, round(rate * PAUSE_MS / 1000))
+    for _ in range(3):
+        reached = paced(service, bodies, script, rate, 5, connections)["rps"]
+        if reached >= 0.95 * rate:
+            break
+        connections = round(connections * rate / max(reached, 1.0) * 1.02)
+    return connections
+
+
+def soak(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, rate: float, seconds: float,
+         connections: int) -> dict[str, Any]:
     """Hold ``rate`` for ``seconds`` in 10-second runs; every process's RSS after each, errors summed.
 
     Reported: the mean total RSS (supervisor and workers) of the samples in the first and in the
@@ -319,7 +339,7 @@ def soak(service: tuple[subprocess.Popen, str], bodies: Path, script: Path, rate
     proc = service[0]
     started = time.monotonic()
     while time.monotonic() - started < seconds:
-        r = paced(service, bodies, script, rate, 10)
+        r = paced(service, bodies, script, rate, 10, connections)
         errors += r["socket_errors"] + r["non_2xx"]
         requests += r["requests"]
         sizes = rss_mb(proc)

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import dataclass, field
@@ -178,8 +179,15 @@ class Model:
 
     def _column(self, name: str) -> int | None:
         """The score column of a head (``office``, ``mixed``, ``not_a_task``, or ``function``: the first function's)."""
-        names = [n for n, _, _ in self._heads()]
-        return names.index(name) if name in names else None
+        # From the detectors present, as _heads orders them (called several times per batch: no lists built).
+        mixed, not_a_task = self.mixed_coef is not None, self.not_a_task_coef is not None
+        if name == "office":
+            return 0
+        if name == "mixed":
+            return 1 if mixed else None
+        if name == "not_a_task":
+            return 1 + mixed if not_a_task else None
+        return 1 + mixed + not_a_task if name == "function" else None
 
     def office_scores(self, texts: Sequence[str]) -> np.ndarray:
         """Uncalibrated office decision values (log-odds of front-office for a clear task)."""
@@ -290,7 +298,8 @@ class Model:
         threshold = self.threshold if threshold is None else threshold
         settings = self.review_settings
         n = len(texts)
-        present = [i for i, t in enumerate(texts) if not _missing(t) and t.strip()]  # type: ignore[union-attr]
+        # A text that is not a str here is missing (_check_batch has refused any other type).
+        present = [i for i, t in enumerate(texts) if isinstance(t, str) and t.strip()]
         cut = [i for i in present if len(texts[i]) > MAX_TEXT_CHARS]  # type: ignore[arg-type]
         office: list[str | None] = [None] * n
         function: list[str | None] = [None] * n
@@ -350,7 +359,7 @@ class Model:
         shown (the other office's functions share 1 - P(office) between them).
         """
         joint = joint_function_probability(_softmax(scores[:, self._column("function") :]), self.function_classes, front)
-        in_front = np.array([FUNCTION_OFFICE[c] == FRONT for c in self.function_classes])
+        in_front = _front_functions(tuple(self.function_classes))
         shown = in_front[None, :] == is_front[:, None]
         ranked = np.where(shown, joint, -1.0)
         order = np.argsort(-ranked, axis=1, kind="stable")[:, :k] if k > 1 else np.argmax(ranked, axis=1)[:, None]
@@ -370,22 +379,39 @@ class Model:
         self, texts: Sequence[str | None], threshold: float | None = None, top_functions: int = 1
     ) -> list[Prediction]:
         """One :class:`Prediction` per text, in order (``top_functions``: see :meth:`predict_columns`)."""
-        cols = self.predict_columns(texts, threshold, top_functions)
+        return [Prediction(*row) for row in _rows(texts, self.predict_columns(texts, threshold, top_functions))]
+
+    def predict_dicts(
+        self, texts: Sequence[str | None], threshold: float | None = None, top_functions: int = 1
+    ) -> list[dict[str, Any]]:
+        """:meth:`predict`'s answers as :meth:`Prediction.as_dict` gives them, without the objects (the server's answer).
+
+        Example:
+            >>> from bpo_classify import load_model
+            >>> m = load_model()
+            >>> m.predict_dicts(["process invoices"], top_functions=2) == [p.as_dict() for p in m.predict(["process invoices"], top_functions=2)]
+            True
+        """
         return [
-            Prediction(
-                text="" if _missing(texts[i]) else str(texts[i]),
-                office=cols.office[i],
-                office_confidence=_opt(cols.office_confidence[i]),
-                function=cols.function[i],
-                function_confidence=_opt(cols.function_confidence[i]),
-                needs_review=bool(cols.needs_review[i]),
-                review_reason=cols.review_reason[i],
-                runners_up=tuple(
-                    (names[i], float(conf[i])) for names, conf in cols.runners_up if names[i] is not None
-                ),
-            )
-            for i in range(len(texts))
+            {"text": text, "office": office, "office_confidence": oc, "function": function, "function_confidence": fc,
+             "needs_review": review, "review_reason": reason, "runners_up": [{"function": f, "confidence": c} for f, c in runners_up]}
+            for text, office, oc, function, fc, review, reason, runners_up in _rows(texts, self.predict_columns(texts, threshold, top_functions))
         ]
+
+
+def _rows(texts: Sequence[str | None], cols: Predictions) -> list[tuple[Any, ...]]:
+    """:class:`Prediction`'s fields, row by row, from the columns (``None`` for NaN confidences)."""
+    # Each column as a plain list first: indexing NumPy arrays per row costs more than scoring a short text.
+    office_conf = [None if c != c else c for c in cols.office_confidence.tolist()]  # NaN (no text): None
+    function_conf = [None if c != c else c for c in cols.function_confidence.tolist()]
+    ranks = [(names, conf.tolist()) for names, conf in cols.runners_up]
+    return [
+        (text if type(text) is str else "" if _missing(text) else str(text), office, oc, function, fc, review, reason,
+         tuple((names[i], conf[i]) for names, conf in ranks if names[i] is not None))
+        for i, (text, office, oc, function, fc, review, reason) in enumerate(zip(
+            texts, cols.office, office_conf, cols.function, function_conf, cols.needs_review.tolist(), cols.review_reason,
+        ))
+    ]
 
 
 def review_reasons(
@@ -425,7 +451,7 @@ def joint_function_probability(function_proba: np.ndarray, classes: Sequence[str
         ...                            np.array([0.8])).round(3).tolist()
         [[0.2, 0.6, 0.2]]
     """
-    in_front = np.array([FUNCTION_OFFICE[c] == FRONT for c in classes])
+    in_front = _front_functions(tuple(classes))
     front_total = np.maximum((function_proba * in_front).sum(axis=1, keepdims=True), 1e-300)
     back_total = np.maximum((function_proba * ~in_front).sum(axis=1, keepdims=True), 1e-300)
     front = np.asarray(front, dtype=float)[:, None]
@@ -445,6 +471,14 @@ def front_office_probability(
     a, b = calibration
     clear = _sigmoid(a * np.asarray(office_scores, dtype=float) + b)
     return clear if p_mixed is None else 0.5 * p_mixed + (1.0 - p_mixed) * clear
+
+
+@functools.lru_cache(maxsize=16)
+def _front_functions(classes: tuple[str, ...]) -> np.ndarray:
+    """Which of ``classes`` are front-office functions (built once per set of classes: every batch asks)."""
+    mask = np.array([FUNCTION_OFFICE[c] == FRONT for c in classes], dtype=bool)
+    mask.flags.writeable = False  # shared between calls
+    return mask
 
 
 def _missing(text: object) -> bool:
@@ -472,10 +506,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     # for a very negative x gives exactly 0.0, the right limit, so the warning is not wanted.
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-x))
-
-
-def _opt(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
 
 
 # -- persistence ---------------------------------------------------------------------

@@ -62,6 +62,10 @@ class Batch:
     word_ids: np.ndarray
     #: The text each word belongs to (ascending).
     word_rows: np.ndarray
+    #: Where each text's words begin in ``word_ids`` (texts without a word skipped), for ``np.add.reduceat``.
+    word_starts: np.ndarray
+    #: The text of each of those runs: ``word_rows[word_starts]``.
+    word_texts: np.ndarray
 
     @property
     def size(self) -> int:
@@ -117,7 +121,7 @@ class LinearScorer:
         # All texts are cut into words in one go, joined by a separator word that no
         # text holds, so nothing crosses from one text to the next.
         lowered = [t.lower() for t in texts]
-        words = _JOINER.join(lowered).split()
+        words = _JOINER.join(lowered).split() if n > 1 else lowered[0].split()
         if words.count(SEPARATOR) != n - 1:
             # Some text holds the separator as a word: score those texts the slow, exact way.
             odd = [i for i, t in enumerate(lowered) if SEPARATOR in t.split()]
@@ -131,9 +135,15 @@ class LinearScorer:
             return out, familiar
         self._learn(words)
         ids = np.fromiter(map(self.word_ids.__getitem__, words), dtype=np.int64, count=len(words))
-        rows = np.cumsum(ids == SEPARATOR_ID)
-        keep = ids != SEPARATOR_ID
-        batch = Batch(lowered, ids[keep], rows[keep])
+        if n == 1:  # one text (a server's request): no separators, every word in text 0, one run or none
+            starts = _ONE_RUN if len(ids) else _NO_RUN
+            batch = Batch(lowered, ids, np.zeros(len(ids), dtype=np.int64), starts, starts)
+        else:
+            rows = np.cumsum(ids == SEPARATOR_ID)
+            keep = ids != SEPARATOR_ID
+            word_rows = rows[keep]
+            starts = _run_starts(word_rows)
+            batch = Batch(lowered, ids[keep], word_rows, starts, word_rows[starts])
         for block in self.blocks:
             out += block.scores(batch)
         if self.familiar is not None:
@@ -239,13 +249,13 @@ class BlockScorer:
         # within a word), which it merges in a third of the time of a quicksort.
         keys.sort(kind="stable")
         text_column = keys >> shift  # row * n_terms + column
-        repeats = np.flatnonzero(text_column[1:] == text_column[:-1])  # entry i + 1 counts entry i's column again
+        repeats = (text_column[1:] == text_column[:-1]).nonzero()[0]  # entry i + 1 counts entry i's column again
         if not len(repeats):
             return
         shared = np.zeros(len(keys), dtype=bool)
         shared[repeats] = True
         shared[repeats + 1] = True
-        member = np.flatnonzero(shared)
+        member = shared.nonzero()[0]
         member_column = text_column[member]
         cut = _run_starts(member_column)
         count = keys[member] & (bound - 1)
@@ -346,8 +356,8 @@ class WordScorer(BlockScorer):
         out = np.zeros((n, self.n_outputs))
         if not len(words):
             return out
-        starts = _run_starts(rows)
-        out[rows[starts]] = np.add.reduceat(self.word_score.take(words, axis=0), starts, axis=0)
+        starts = batch.word_starts
+        out[batch.word_texts] = np.add.reduceat(self.word_score.take(words, axis=0), starts, axis=0)
         squares = np.bincount(rows, self.word_square.take(words), minlength=n)
         first = self.entry_start.take(words)
         lengths = self.entry_start.take(words + 1) - first
@@ -481,7 +491,7 @@ class TokenWordScorer(WordScorer):
             assert self.bigram_keys is not None
             x, y = self.last_token_ids.take(a), self.first_token_ids.take(b)
             ids = np.full(len(a), -1, dtype=np.int64)
-            usable = np.flatnonzero((x >= 0) & (y >= 0))  # both ends are tokens some bigram uses
+            usable = ((x >= 0) & (y >= 0)).nonzero()[0]  # both ends are tokens some bigram uses
             if len(self.bigram_keys) and len(usable):
                 keys = (x[usable] << 32) | y[usable]
                 # Searched in ascending order: neighbouring searches then walk the same part of
@@ -524,9 +534,18 @@ class TokenWordScorer(WordScorer):
         )
 
 
+#: ``_run_starts`` of one text's word rows (all 0): one run, or none without a word. Read-only: shared.
+_ONE_RUN, _NO_RUN = np.zeros(1, dtype=np.intp), np.zeros(0, dtype=np.intp)
+_ONE_RUN.flags.writeable = _NO_RUN.flags.writeable = False
+
+
 def _run_starts(values: np.ndarray) -> np.ndarray:
     """Where each run of equal values begins in ``values`` (grouped, e.g. sorted), for ``np.add.reduceat``."""
-    return np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    # Into one preallocated mask: np.r_ costs more than the comparison on the small batches a server scores.
+    change = np.empty(len(values), dtype=bool)
+    change[:1] = True
+    np.not_equal(values[1:], values[:-1], out=change[1:])
+    return change.nonzero()[0]
 
 
 def _normalised(out: np.ndarray, squares: np.ndarray) -> np.ndarray:

@@ -166,3 +166,20 @@ def test_word_tables_grow_in_place_batch_after_batch(model):
     assert len(scorer.word_ids) > 2 * len(texts)  # every batch added words
     assert reallocations <= 12 * len(tables), reallocations
 
+
+
+def test_one_text_alone_scores_to_the_bit_as_in_a_batch(model, corpus):
+    """The one-text path (what a server scores most) gives exactly a batch's answer, over many texts:
+    the scores, the familiar shares and every field of every prediction (odd strings included)."""
+    texts = corpus.texts[::10][:2400] + ODD + ["", "   ", "invoice \ue000 invoice", "the the the invoices invoice"]
+    heads = model._heads()
+    coef, intercept = np.vstack([c for _, c, _ in heads]), np.concatenate([i for _, _, i in heads])
+    scorer = LinearScorer(model.blocks, coef, intercept, known=model._word_vocabulary())
+    batch_scores, batch_familiar = scorer.scores_and_familiar(texts)
+    alone = [scorer.scores_and_familiar([t]) for t in texts]
+    assert np.array_equal(np.vstack([s for s, _ in alone]), batch_scores)
+    assert np.array_equal(np.concatenate([f for _, f in alone]), batch_familiar)
+    batch = model.predict(texts, top_functions=3)
+    assert [model.predict([t], top_functions=3)[0] for t in texts] == batch
+    assert model.predict_dicts(texts, top_functions=3) == [p.as_dict() for p in batch]  # the server's answers
+    assert len({p.office for p in batch}) == 3  # front, back and None (blank): the comparison covers every kind

@@ -258,7 +258,7 @@ def test_unknown_path_and_method(client):
 def test_a_crash_is_a_json_500_without_a_traceback(model, monkeypatch, caplog):
     """A handler that raises: the client gets the error shape and no detail; the log gets the traceback."""
     app = create_app(ServeSettings(), model)
-    monkeypatch.setattr(model, "predict", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("secret internals")))
+    monkeypatch.setattr(model, "predict_columns", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("secret internals")))
     with TestClient(app, raise_server_exceptions=False) as c, caplog.at_level(logging.INFO, "bpo_classify.server"):
         response = c.post("/v1/predict", json={"texts": ["process invoices"]})
     message = error_of(response, 500, "internal_error")
@@ -309,6 +309,56 @@ def test_one_log_line_per_request_without_the_texts(client, caplog):
     assert not any("merger" in line or "invoices" in line for line in lines)
 
 
+def test_serve_writes_the_log_lines_itself(client, monkeypatch):
+    """As `serve` logs (a stream set): the same lines, with time and pid, written by turn of the event loop."""
+    import io
+    import os
+    import re
+
+    from bpo_classify import server
+
+    stream = io.StringIO()
+    monkeypatch.setattr(server.request_log, "stream", stream)
+    writes = []
+    real_write = stream.write
+    monkeypatch.setattr(stream, "write", lambda text: writes.append(text) or real_write(text))
+    client.post("/v1/predict", json={"texts": ["confidential merger memo", "process invoices"]})
+    client.post("/v1/predict", json={"texts": []})
+    client.get("/healthz")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and len(writes) == 3  # one turn per request here: one write each
+    pattern = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} %d bpo_classify\.server " % os.getpid()
+    assert all(re.match(pattern, line) for line in lines), lines
+    assert re.search(r"POST /v1/predict 200 \d+\.\dms texts=2$", lines[0])
+    assert lines[1].endswith("texts=0") and " 422 " in lines[1] and re.search(r"GET /healthz 200 .*texts=-$", lines[2])
+    assert not any("merger" in line or "invoices" in line for line in lines)
+
+
+def test_request_lines_of_one_turn_are_one_write():
+    """Lines logged in the same turn of the event loop go out in one write, in order, when the turn ends."""
+    import asyncio
+    import io
+
+    from bpo_classify.server import RequestLog
+
+    stream = io.StringIO()
+    out = RequestLog(stream)
+    writes = []
+    stream.write = lambda text: writes.append(text) or len(text)  # type: ignore[method-assign]
+
+    async def requests():
+        for i in range(50):
+            out.line(f"GET /healthz 200 0.{i}ms texts=-")
+        assert writes == []
+        await asyncio.sleep(0)
+        out.line("GET /readyz 200 0.1ms texts=-")
+        await asyncio.sleep(0)
+
+    asyncio.run(requests())
+    assert len(writes) == 2 and writes[0].count("\n") == 50 and writes[1].count("\n") == 1
+    assert [line.rsplit(" ", 2)[1] for line in writes[0].splitlines()] == [f"0.{i}ms" for i in range(50)]
+
+
 def test_serve_with_a_bad_model_is_one_line(runner, tmp_path):
     """A model file that is not one stops `serve` before it listens, with the CLI's one-line error."""
     (tmp_path / "bad.bpoc").write_bytes(b"not a model")
@@ -318,21 +368,78 @@ def test_serve_with_a_bad_model_is_one_line(runner, tmp_path):
 
 
 def test_requests_arriving_together_are_scored_together(model, monkeypatch):
-    """The batcher answers each request as Model.predict would alone, in fewer calls, options kept apart."""
+    """The batcher answers each request as Model.predict would alone (as dicts), in fewer calls, options kept apart."""
     import asyncio
 
-    from bpo_classify.server import Batcher
+    from bpo_classify.server import BATCH_TEXTS, Batcher
 
     requests = [([f"process invoice {i} for vendor accounts"], None, 3) for i in range(10)]
-    requests += [(["answer calls", ""], 1.0, 1), (["x"] * 40, None, 2)]  # other options; one too big to batch
-    expected = [model.predict(t, th, k) for t, th, k in requests]
+    requests += [(["answer calls", ""], 1.0, 1), (["x"] * (BATCH_TEXTS + 1), None, 2)]  # other options; one too big to batch
+    expected = [[p.as_dict() for p in model.predict(t, th, k)] for t, th, k in requests]
     calls = []
-    real = model.predict
-    monkeypatch.setattr(model, "predict", lambda *a: calls.append(len(a[0])) or real(*a))
+    real = model.predict_dicts
+    monkeypatch.setattr(model, "predict_dicts", lambda *a: calls.append(len(a[0])) or real(*a))
 
     async def all_at_once():
         batcher = Batcher(model)
         return await asyncio.gather(*(batcher.predict(t, th, k) for t, th, k in requests))
 
     assert asyncio.run(all_at_once()) == expected
-    assert sorted(calls) == [2, 10, 40]
+    assert sorted(calls) == [2, 10, BATCH_TEXTS + 1]
+
+
+def test_a_crash_in_a_fastapi_route_is_logged_once(model, monkeypatch, caplog):
+    """A route behind the fast path (explain) that raises: one JSON 500, one logged traceback."""
+    app = create_app(ServeSettings(), model)
+    monkeypatch.setattr("bpo_classify.server.explain_text", lambda *a: (_ for _ in ()).throw(RuntimeError("secret internals")))
+    with TestClient(app, raise_server_exceptions=False) as c, caplog.at_level(logging.INFO, "bpo_classify.server"):
+        response = c.post("/v1/explain", json={"text": "process invoices"})
+    assert error_of(response, 500, "internal_error") == "the server failed to answer this request; it has been logged"
+    assert sum(1 for r in caplog.records if r.exc_info) == 1
+
+
+def test_joined_writes_one_write_per_turn_and_nothing_lost_at_close():
+    """What is written in one turn of the event loop goes out in one write; close and write_eof send what is held first."""
+    import asyncio
+
+    from bpo_classify.server import JoinedWrites
+
+    class Transport:
+        def __init__(self):
+            self.events = []
+
+        def write(self, data):
+            self.events.append(("write", data))
+
+        def close(self):
+            self.events.append(("close",))
+
+        def write_eof(self):
+            self.events.append(("eof",))
+
+        def is_closing(self):
+            return ("close",) in self.events
+
+        def get_write_buffer_size(self):
+            return 0
+
+        def get_extra_info(self, name, default=None):
+            return ("127.0.0.1", 1) if name == "peername" else default
+
+    async def run():
+        t = Transport()
+        joined = JoinedWrites(t, asyncio.get_running_loop())
+        joined.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        joined.write(b"body")
+        assert t.events == [] and joined.get_write_buffer_size() == len(b"HTTP/1.1 200 OK\r\n\r\nbody")
+        await asyncio.sleep(0)
+        assert t.events == [("write", b"HTTP/1.1 200 OK\r\n\r\nbody")]
+        joined.write(b"last")
+        joined.write_eof()
+        joined.write(b"closing")
+        joined.close()
+        await asyncio.sleep(0)
+        assert t.events[1:] == [("write", b"last"), ("eof",), ("write", b"closing"), ("close",)]
+        assert joined.get_extra_info("peername") == ("127.0.0.1", 1)
+
+    asyncio.run(run())
