@@ -38,7 +38,7 @@ from typing import IO, Any, Iterator, Sequence
 from .errors import InputFileError, OutputFileError
 from .extras import EXCEL
 from .outputs import COLUMNS, Cells, Column, Sink
-from .tables import TableSource, name_list, office_file_problem
+from .tables import TableSource, name_list, office_file_problem, opening_error
 
 #: Names read as workbooks (python-calamine reads all of them; only ``.xlsx`` is written).
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
@@ -96,12 +96,8 @@ def _open_book(path: Path, name: str) -> Any:
     try:
         with open(path, "rb") as handle:
             head = handle.read(1 << 16)
-    except FileNotFoundError:
-        raise InputFileError(f"file not found: {name}") from None
-    except PermissionError:
-        raise InputFileError(f"permission denied: {name}; check the file's read permissions") from None
     except OSError as exc:
-        raise InputFileError(f"cannot read {name}: {exc.strerror or exc}") from None
+        raise opening_error(name, exc) from None
     if not head:
         raise InputFileError(f"{name} is empty: expected an Excel workbook")
     problem = office_file_problem(head, name)

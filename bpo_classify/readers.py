@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from .errors import InputFileError
 from .extras import PARQUET
-from .tables import TableReader, TableSource
+from .tables import TableReader, TableSource, opening_error
 
 #: Rows read from a Parquet file at a time.
 PARQUET_BATCH = 5000
@@ -96,8 +96,8 @@ class ParquetReader(TableSource):
             raise InputFileError(f"{self.name} is a directory; pass a Parquet file")
         try:
             self._file = pq.ParquetFile(path)
-        except FileNotFoundError:
-            raise InputFileError(f"file not found: {self.name}") from None
+        except (FileNotFoundError, PermissionError) as exc:
+            raise opening_error(self.name, exc) from None
         except (pyarrow.ArrowException, OSError) as exc:
             raise InputFileError(f"cannot read {self.name} as Parquet ({str(exc).splitlines()[0]}); is it damaged?") from None
         self.header: list[str] = list(self._file.schema_arrow.names)

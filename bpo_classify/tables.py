@@ -147,10 +147,22 @@ def open_text(path: str | Path, encoding: str = "utf-8") -> IO[str]:
         if p.name.lower().endswith(".gz"):
             return io.TextIOWrapper(gzip.open(p, "rb"), encoding=enc, newline="")  # type: ignore[arg-type]
         return open(p, encoding=enc, newline="")
-    except FileNotFoundError:
-        raise InputFileError(f"file not found: {p}") from None
-    except PermissionError:
-        raise InputFileError(f"permission denied: {p}; check the file's read permissions") from None
+    except (FileNotFoundError, PermissionError) as exc:
+        raise opening_error(str(p), exc) from None
+
+
+def opening_error(name: str, exc: OSError) -> InputFileError:
+    """The one-line error for an input file that cannot be opened (every reader says it the same way).
+
+    Example:
+        >>> str(opening_error("in.csv", FileNotFoundError(2, "No such file or directory")))
+        'file not found: in.csv'
+    """
+    if isinstance(exc, FileNotFoundError):
+        return InputFileError(f"file not found: {name}")
+    if isinstance(exc, PermissionError):
+        return InputFileError(f"permission denied: {name}; check the file's read permissions")
+    return InputFileError(f"cannot read {name}: {exc.strerror or exc}")
 
 
 def read_lines(data: bytes, name: str = "standard input") -> list[str]:
