@@ -218,19 +218,41 @@ def wait_until(condition, seconds: float) -> bool:
     return True
 
 
+#: Runs its arguments as a child and writes that child's peak RSS (KiB) to the descriptor given first.
+#: Linux keeps the largest RSS a process had before exec in its ``ru_maxrss``, and a child forked
+#: from pytest starts as a copy of pytest (over 1 GB late in the suite), so the program is forked
+#: from this small launcher instead and only the launcher's children are measured.
+_MEASURING_LAUNCHER = """
+import os, resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+os.write(int(sys.argv[1]), str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss).encode())
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_measured(*args: object, cwd: Path, timeout: float = 120) -> tuple[int, bytes, float]:
     """Run the real program to its end: its exit code, its stderr and its own peak resident
-    memory in MiB (``ru_maxrss`` of that one child, in KiB on Linux)."""
+    memory in MiB (``ru_maxrss`` of that one process, in KiB on Linux, whatever the size of pytest)."""
     import threading
 
-    process = start_cli(*args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    timer = threading.Timer(timeout, process.kill)  # bounded, as subprocess.run's timeout would be
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _MEASURING_LAUNCHER, str(write_end), sys.executable, "-m", "bpo_classify", *map(str, args)],
+            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(write_end,),
+            preexec_fn=_default_sigint, start_new_session=True,  # its own group: the timeout kills the program too
+        )
+    finally:
+        os.close(write_end)
+    timer = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))  # bounded, the program too
     timer.start()
     try:
         err = process.stderr.read()  # type: ignore[union-attr]
-        _, status, usage = os.wait4(process.pid, 0)
+        process.wait()
+        with os.fdopen(read_end, "rb") as f:
+            peak_kib = f.read()
     finally:
         timer.cancel()
         process.stderr.close()  # type: ignore[union-attr]
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, err, usage.ru_maxrss / 1024
+    assert peak_kib, f"the program did not run to its end (exit {process.returncode}): {err[-500:]!r}"
+    return process.returncode, err, int(peak_kib) / 1024

@@ -625,3 +625,17 @@ def test_a_five_megabyte_field_is_labelled_in_bounded_memory(tmp_path):
     assert rows[1]["office"] in ("front-office", "back-office")
     assert rows[1]["needs_review"] == "true" and rows[1]["review_reason"] == "truncated"
     assert rows[0]["review_reason"] != "truncated"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB is Linux's")
+def test_peak_memory_is_the_programs_not_pytests(tmp_path):
+    """run_measured reports the program's own peak, however large the test process has grown
+    (a child forked from pytest carries pytest's RSS in its ru_maxrss: the memory tests then
+    failed late in a full run, with nothing wrong in the program)."""
+    ballast = bytearray(700 * 2**20)
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])  # touch every page: resident in this process
+    code, err, peak_mib = run_measured("--version", cwd=tmp_path)
+    assert (code, err) == (0, b"")
+    assert peak_mib < 300, f"peak memory {peak_mib:.0f} MiB"
+    del ballast

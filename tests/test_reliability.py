@@ -688,3 +688,4 @@ def test_readme_table_matches_these_tests():
     assert named == here, (sorted(named - here), sorted(here - named))
     rows = [line for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
     assert len(rows) >= 25
+
