@@ -51,7 +51,7 @@ from .labeling import DEFAULT_CHUNK, LabelOptions, choose_text_column, format_la
 from .model import Model, default_model_path, model_from_bytes, model_to_bytes
 from .modelfile import read_model_bytes
 from .outputs import SINKS, Counts, LabelSummary, added_columns, added_names, format_for, sink_format, too_long_row
-from .tables import MAX_LINE_CHARS, READ_FAULTS, decoding_error, detect_delimiter, name_list, reading_error, text_encoding
+from .tables import MAX_LINE_CHARS, READ_FAULTS, decoding_error, detect_delimiter, name_list, opening_error, reading_error, text_encoding
 
 if TYPE_CHECKING:  # pragma: no cover
     import dask.dataframe as dd
@@ -260,8 +260,8 @@ def _read_header(openfile: Any, encoding: str, name: str | None = None) -> tuple
         raise decoding_error(name, encoding, exc, at_start=True) from None
     except csv.Error as exc:
         raise InputFileError(f"{name}: malformed CSV in the header: {exc}; check its quoting") from None
-    except FileNotFoundError:
-        raise InputFileError(f"file not found: {name}") from None
+    except FileNotFoundError as exc:
+        raise opening_error(name, exc) from None
     except READ_FAULTS as exc:  # a corrupt or truncated .gz, a read error
         raise reading_error(name, exc) from None
 
@@ -359,8 +359,8 @@ def _read_file(openfile: Any, name: str, options: dict[str, Any]) -> Any:
     try:
         with openfile as raw:
             data = raw.read()
-    except FileNotFoundError:
-        raise InputFileError(f"file not found: {name}") from None
+    except FileNotFoundError as exc:
+        raise opening_error(name, exc) from None
     except READ_FAULTS as exc:
         raise reading_error(name, exc) from None
     try:
